@@ -1,0 +1,35 @@
+"""Installable distribution `dmrnet`.
+
+The repository keeps the layout users of MXNet's examples expect (symbols/, data/, train/,
+tools/ at the top level) while the installed API lives under one namespace, `dmrnet.*`, so that
+no generic top-level name such as `data` or `tools` lands in site-packages.
+"""
+from setuptools import setup
+
+SUBPACKAGES = ('symbols', 'data', 'train', 'tools')
+
+setup(
+    name='dmrnet',
+    version='0.1.0',
+    description='MXNet/Gluon reproduction of Deep Convolutional Neural Networks with '
+                'Merge-and-Run Mappings (Zhao et al.)',
+    python_requires='>=3.8,<3.12',
+    packages=['dmrnet.' + p for p in SUBPACKAGES],
+    package_dir={'dmrnet.' + p: p for p in SUBPACKAGES},
+    # mxnet itself is an extra: CPU and GPU builds are different distributions that must not
+    # be installed together.
+    install_requires=[
+        'numpy>=1.21,<1.24',          # mxnet 1.9.1 uses np.bool, removed in numpy 1.24
+        'gluoncv==0.10.5.post0',
+        'opencv-python>=4.5',
+        'matplotlib>=3.5',
+        'scipy>=1.8',
+        'scikit-learn>=1.0',          # ships the handwritten-digits set used by the demo
+        'tqdm>=4.60',
+    ],
+    extras_require={
+        'cpu': ['mxnet==1.9.1'],
+        'gpu': ['mxnet-cu112==1.9.1'],
+        'test': ['pytest>=7'],
+    },
+)

@@ -1,0 +1,25 @@
+"""Atomic file writing: write beside the target, fsync, rename into place.
+
+A reader (or a resumed run) therefore sees either the previous complete file or the new complete
+file, never a partial one, even if the writer is killed or the disk fills up mid-write.
+"""
+import contextlib
+import os
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path next to `path`; on success it replaces `path`, on any error it is
+    removed and `path` is left untouched."""
+    directory = os.path.dirname(os.path.abspath(path)) or '.'
+    os.makedirs(directory, exist_ok=True)
+    tmp = os.path.join(directory, '.%s.partial-%d' % (os.path.basename(path), os.getpid()))
+    try:
+        yield tmp
+        with open(tmp, 'rb') as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+        raise

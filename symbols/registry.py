@@ -1,0 +1,63 @@
+"""Model registry: families registered with a decorator, presets as small argument dicts.
+
+    get_model('dmrnet', L=54)      # a family with its arguments
+    get_model('dmrnet56')          # a preset: a family plus fixed arguments
+    get_model('dmrnet56', classes=100, fused=True)   # presets accept further keyword arguments
+    get_model_list('dmrnet*')      # preset names, fnmatch pattern
+"""
+import fnmatch
+import inspect
+
+_FAMILIES = {}
+_PRESETS = {}
+
+
+def register_model(fn):
+    """Register a family: a function returning a network from keyword arguments."""
+    _FAMILIES[fn.__name__] = fn
+    return fn
+
+
+def register_preset(name, family, description='', **kwargs):
+    if family not in _FAMILIES:
+        raise KeyError('preset %r refers to unknown family %r' % (name, family))
+    _PRESETS[name] = dict(family=family, kwargs=kwargs, description=description)
+
+
+def get_family_list():
+    return sorted(_FAMILIES)
+
+
+def get_model_list(pattern=None):
+    """Every preset name (each a concrete network), optionally filtered by an fnmatch pattern."""
+    names = sorted(_PRESETS)
+    return [n for n in names if fnmatch.fnmatch(n, pattern)] if pattern else names
+
+
+def preset(name):
+    """The family and arguments behind a preset name."""
+    return _PRESETS[name]
+
+
+def resolve(name, **kwargs):
+    """Turn a model name and keyword arguments into (family, full keyword arguments)."""
+    if name in _PRESETS:
+        entry = _PRESETS[name]
+        return entry['family'], dict(entry['kwargs'], **kwargs)
+    if name in _FAMILIES:
+        return name, dict(kwargs)
+    raise ValueError('unknown model %r.\n  families: %s\n  presets: %s'
+                     % (name, ', '.join(get_family_list()), ', '.join(get_model_list())))
+
+
+def get_model(name, **kwargs):
+    """Build a network by family or preset name. Unknown names and arguments raise a ValueError
+    that lists what is valid."""
+    family, kwargs = resolve(name, **kwargs)
+    fn = _FAMILIES[family]
+    accepted = inspect.signature(fn).parameters
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise ValueError('model %r does not take %s; it takes: %s'
+                         % (name, ', '.join(unknown), ', '.join(accepted)))
+    return fn(**kwargs)
