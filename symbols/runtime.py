@@ -6,6 +6,11 @@ batch 64). The engine reads the variable when libmxnet loads, so it has to be se
 first dmrnet import, and never overrides a value the user chose.
 """
 import os
+import warnings
+
+# `dmrnet` is a namespace package (its parts live in symbols/, data/, ...), which has no
+# __file__; pkg_resources, imported later by mxnet's dependencies, warns about that harmlessly.
+warnings.filterwarnings('ignore', message='Module dmrnet was already imported')
 
 
 def usable_cores():
