@@ -1,0 +1,82 @@
+"""Export a network as `prefix-symbol.json` + `prefix-NNNN.params` (and optionally ONNX).
+
+    python tools/export.py --model dmrnet56 --prefix exported/dmrnet56
+    python tools/export.py --model dmrnet56 --params runs/x/last.params --prefix exported/x --onnx
+    python tools/export.py --model dmrnet56 --fused --prefix exported/dmrnet56-fused
+
+`--params` takes Gluon parameters saved with `save_parameters` (the training checkpoints); a
+branch-form checkpoint exported with `--fused` is converted to the fused form (same function).
+Without `--params` the network is exported with its initial weights (for deployment tests).
+"""
+import argparse
+import json
+import logging
+import sys
+
+from dmrnet.symbols import get_model, preset, runtime  # noqa: F401  (runtime: threads first)
+from dmrnet.symbols.export import export_model, export_onnx, input_shape_for
+
+
+def parse_kwargs(pairs):
+    """--arg key=value pairs; values parsed as JSON where possible (numbers, booleans, lists)."""
+    out = {}
+    for pair in pairs or []:
+        if '=' not in pair:
+            raise SystemExit('--arg expects key=value, got %r' % pair)
+        key, value = pair.split('=', 1)
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
+def build(model, kwargs, params=None, fused=False):
+    """A network with weights from `params` (branch-form or matching-form checkpoint)."""
+    import mxnet as mx
+    if fused:
+        kwargs = dict(kwargs, fused=True)
+    net = get_model(model, **kwargs)
+    net.initialize()
+    if params:
+        try:
+            net.load_parameters(params, ctx=mx.cpu())
+        except AssertionError:
+            if not fused:
+                raise
+            from dmrnet.symbols.fuse import branch_to_fused
+            src = get_model(model, **dict(kwargs, fused=False))
+            src.load_parameters(params, ctx=mx.cpu())
+            branch_to_fused(src, net)
+    return net
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--model', required=True, help='preset or family name (get_model)')
+    parser.add_argument('--arg', action='append', metavar='KEY=VALUE',
+                        help='extra get_model argument, e.g. --arg L=54 --arg classes=100')
+    parser.add_argument('--params', help='Gluon .params checkpoint to load')
+    parser.add_argument('--prefix', required=True, help='output prefix')
+    parser.add_argument('--epoch', type=int, default=0, help='epoch number in the file name')
+    parser.add_argument('--fused', action='store_true', help='export the fused merge-and-run form')
+    parser.add_argument('--onnx', action='store_true', help='also write prefix.onnx')
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format='%(message)s')
+    try:
+        kwargs = parse_kwargs(args.arg)
+        net = build(args.model, kwargs, args.params, args.fused)
+    except (ValueError, FileNotFoundError, OSError) as e:
+        print('error: %s' % e, file=sys.stderr)
+        return 2
+    shape = input_shape_for(net)
+    meta = dict(model=args.model, kwargs=kwargs, fused=args.fused, source=args.params)
+    sym, params = export_model(net, args.prefix, args.epoch, metadata=meta)
+    logging.info('wrote %s and %s', sym, params)
+    if args.onnx:
+        logging.info('wrote %s', export_onnx(args.prefix, args.epoch, shape))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
