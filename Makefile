@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 venv: $(STAMP)
 
 # Idempotent: the stamp is newer than every file that defines the environment.
-$(STAMP): setup.py requirements.txt requirements-test.txt
+$(STAMP): setup.py requirements.txt requirements-test.txt $(wildcard */__init__.py)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q -r requirements.txt -r requirements-test.txt
 	$(PIP) install -q --no-deps onnxruntime==1.16.3

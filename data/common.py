@@ -1,0 +1,348 @@
+"""What every packer shares: errors, downloads, the one RecordIO writer and the one verifier.
+
+Layout of a packed split `DIR/<name>`:
+    <name>.rec, <name>.idx    MXNet indexed RecordIO (what ImageRecordIter reads)
+    <name>.manifest.json      written last; its presence and agreement with the pair is what
+                              "complete" means (a killed run leaves no manifest, so it never
+                              looks complete)
+"""
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import sys
+import time
+
+import numpy as np
+
+from dmrnet.symbols.atomic import atomic_path
+
+log = logging.getLogger('dmrnet.data')
+
+MANIFEST_VERSION = 1
+
+
+class DataError(Exception):
+    """A problem with input or packed data: names the file, what was expected and the fix."""
+
+    def __init__(self, path, expected, fix=None):
+        self.path, self.expected, self.fix = str(path), expected, fix
+        msg = '%s: %s' % (self.path, expected)
+        if fix:
+            msg += '; fix: %s' % fix
+        super().__init__(msg)
+
+
+class DatasetMissingError(DataError, FileNotFoundError):
+    """A packed .rec/.idx (or a source file) that is not there."""
+
+    def __str__(self):  # OSError would otherwise format its args as "[Errno ...]"
+        return self.args[0]
+
+
+def run_cli(main, argv=None):
+    """Run a packer's main(argv): data problems become one line on stderr and exit status 2."""
+    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
+    try:
+        summary = main(argv)
+    except DataError as e:
+        print('error: %s' % e, file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print('interrupted: nothing partial was left behind', file=sys.stderr)
+        sys.exit(130)
+    if summary:
+        print(summary)
+
+
+# --------------------------------------------------------------------------------------------
+# Source files
+
+def md5sum(path, chunk=1 << 20):
+    h = hashlib.md5()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(chunk), b''):
+            h.update(block)
+    return h.hexdigest()
+
+
+def check_md5(path, md5, fix):
+    got = md5sum(path)
+    if got != md5:
+        raise DataError(path, 'md5 %s, expected %s (corrupt or truncated download?)' % (got, md5),
+                        fix)
+
+
+def download(url, dest, md5, fix):
+    """Fetch `url` to `dest` (atomically) and verify its md5.
+
+    DMRNET_NO_DOWNLOAD=1 turns any download into an error, so that tests (and offline users) can
+    be sure nothing touches the network.
+    """
+    if os.environ.get('DMRNET_NO_DOWNLOAD'):
+        raise DataError(dest, 'a download of %s was attempted with DMRNET_NO_DOWNLOAD set' % url,
+                        fix)
+    if os.path.exists(dest) and md5sum(dest) == md5:
+        log.info('%s already downloaded and verified', dest)
+        return dest
+    import urllib.request
+    from tqdm import tqdm
+    log.info('downloading %s -> %s', url, dest)
+    try:
+        with atomic_path(dest) as tmp, urllib.request.urlopen(url, timeout=60) as resp, \
+                open(tmp, 'wb') as out:
+            total = int(resp.headers.get('Content-Length') or 0) or None
+            with tqdm(total=total, unit='B', unit_scale=True, desc=os.path.basename(dest)) as bar:
+                for block in iter(lambda: resp.read(1 << 20), b''):
+                    out.write(block)
+                    bar.update(len(block))
+            out.flush()
+            check_md5(tmp, md5, fix)
+    except OSError as e:
+        raise DataError(url, 'download failed (%s)' % e, fix) from None
+    return dest
+
+
+# --------------------------------------------------------------------------------------------
+# Writing
+
+def encode_png(rgb):
+    """Lossless encoding of an HxWx3 RGB uint8 image (MXNet decodes with OpenCV, hence BGR)."""
+    import cv2
+    ok, buf = cv2.imencode('.png', np.ascontiguousarray(rgb[:, :, ::-1]),
+                           [cv2.IMWRITE_PNG_COMPRESSION, 3])
+    if not ok:
+        raise RuntimeError('PNG encoding failed')
+    return buf.tobytes()
+
+
+def paths(out_dir, name):
+    base = os.path.join(out_dir, name)
+    return base + '.rec', base + '.idx', base + '.manifest.json'
+
+
+class ChannelStats:
+    """Per-channel mean/std (RGB, 0-255) of uint8 NxHxWx3 batches.
+
+    Kept as per-channel histograms of the 256 grey levels: exact, and no float copy of the
+    data (the CIFAR training set would be 1.2 GB as float64).
+    """
+
+    def __init__(self):
+        self.hist = np.zeros((3, 256), dtype=np.int64)
+
+    @property
+    def n(self):
+        return int(self.hist[0].sum())
+
+    def update(self, images, chunk=1 << 22):
+        x = np.asarray(images, dtype=np.uint8).reshape(-1, 3)
+        offset = np.array([0, 256, 512], dtype=np.int32)
+        for start in range(0, len(x), chunk):
+            # One bincount over (channel, level) pairs; chunked to bound the int32 copy.
+            keys = x[start:start + chunk].astype(np.int32) + offset
+            self.hist += np.bincount(keys.ravel(), minlength=768).reshape(3, 256)
+
+    def result(self):
+        levels = np.arange(256, dtype=np.float64)
+        n = self.hist.sum(1).astype(np.float64)
+        mean = (self.hist * levels).sum(1) / n
+        var = (self.hist * (levels - mean[:, None]) ** 2).sum(1) / n
+        return [round(float(v), 4) for v in mean], [round(float(v), 4) for v in np.sqrt(var)]
+
+
+def mean_std_path(out_dir, dataset):
+    return os.path.join(out_dir, '%s_mean_std.json' % dataset)
+
+
+def forget_mean_std(out_dir, dataset):
+    """Called before (re)writing a dataset's records: the statistics file is written last and
+    marks the dataset complete, so a repack stopped half-way must not find the old one."""
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(mean_std_path(out_dir, dataset))
+
+
+def write_mean_std(out_dir, dataset, stats, split):
+    mean, std = stats.result()
+    path = mean_std_path(out_dir, dataset)
+    with atomic_path(path) as tmp, open(tmp, 'w') as f:
+        json.dump({'dataset': dataset, 'split': split, 'pixels': stats.n, 'mean': mean,
+                   'std': std, 'channels': 'RGB', 'scale': '0-255'}, f, indent=1)
+    return path
+
+
+def write_records(out_dir, name, records, total=None, fix=None, meta=None):
+    """Write `records` — an iterable of (label, encoded image bytes) — as `name` in `out_dir`.
+
+    The pair is written under temporary names and renamed into place only once complete; the
+    manifest (count, sizes, checksums, label histogram) is written after that, so an interrupted
+    run leaves either the previous complete output or nothing that looks complete.
+    """
+    import mxnet as mx
+    from tqdm import tqdm
+    rec, idx, manifest = paths(out_dir, name)
+    os.makedirs(out_dir, exist_ok=True)
+    payload = hashlib.sha1()
+    labels = {}
+    count = 0
+    start = time.time()
+    with contextlib.ExitStack() as stack:
+        tmp_rec = stack.enter_context(atomic_path(rec))
+        tmp_idx = stack.enter_context(atomic_path(idx))
+        writer = mx.recordio.MXIndexedRecordIO(tmp_idx, tmp_rec, 'w')
+        try:
+            with tqdm(records, total=total, unit='img', desc=name, smoothing=0.1,
+                      mininterval=1.0, disable=None) as bar:
+                for label, data in bar:
+                    header = mx.recordio.IRHeader(0, float(label), count, 0)
+                    packed = mx.recordio.pack(header, data)
+                    writer.write_idx(count, packed)
+                    payload.update(packed)
+                    labels[int(label)] = labels.get(int(label), 0) + 1
+                    count += 1
+        finally:
+            writer.close()
+        if total is not None and count != total:
+            raise DataError(rec, 'wrote %d records, expected %d' % (count, total), fix)
+        # The old manifest goes first: from here until the new one exists the pair is incomplete.
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(manifest)
+    seconds = time.time() - start
+    info = {'version': MANIFEST_VERSION, 'name': name, 'count': count,
+            'rec_bytes': os.path.getsize(rec), 'idx_sha1': _sha1_file(idx),
+            'payload_sha1': payload.hexdigest(),
+            'labels': {str(k): v for k, v in sorted(labels.items())},
+            'seconds': round(seconds, 2), 'meta': meta or {}}
+    with atomic_path(manifest) as tmp, open(tmp, 'w') as f:
+        json.dump(info, f, indent=1)
+    log.info('%s: %d images in %.1f s (%.0f images/s)', rec, count, seconds,
+             count / max(seconds, 1e-9))
+    return info
+
+
+def _sha1_file(path):
+    h = hashlib.sha1()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            h.update(block)
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------------------------
+# Verification
+
+def verify_records(out_dir, name, fix=None, deep=False, expected_count=None):
+    """Check that `name` is a complete pack; return its manifest or raise a DataError.
+
+    The quick check (sizes, index checksum, count) costs nothing; `deep` re-reads every record
+    and compares the payload checksum, which catches flipped bytes inside a record.
+    """
+    rec, idx, manifest = paths(out_dir, name)
+    have_rec, have_idx = os.path.exists(rec), os.path.exists(idx)
+    if not have_rec and not have_idx:
+        raise DatasetMissingError(rec, 'missing (with its .idx)', fix)
+    if not have_idx:
+        raise DatasetMissingError(idx, 'missing: a .rec without its .idx cannot be read', fix)
+    if not have_rec:
+        raise DatasetMissingError(rec, 'missing: an .idx without its .rec', fix)
+    if not os.path.exists(manifest):
+        raise DatasetMissingError(rec, 'incomplete pack: no %s (written last; the packing run was '
+                        'interrupted or the files come from elsewhere)'
+                        % os.path.basename(manifest), fix)
+    try:
+        with open(manifest) as f:
+            info = json.load(f)
+        count, rec_bytes, idx_sha1 = info['count'], info['rec_bytes'], info['idx_sha1']
+    except (ValueError, KeyError, TypeError):
+        raise DataError(manifest, 'unreadable manifest', fix) from None
+    if expected_count is not None and count != expected_count:
+        raise DataError(rec, 'holds %d images, expected %d' % (count, expected_count), fix)
+    size = os.path.getsize(rec)
+    if size != rec_bytes:
+        raise DataError(rec, '%d bytes, the manifest says %d (truncated or modified)'
+                        % (size, rec_bytes), fix)
+    if _sha1_file(idx) != idx_sha1:
+        raise DataError(idx, 'index does not match its manifest (modified or from another pack)',
+                        fix)
+    if deep:
+        _deep_check(rec, idx, info, fix)
+    return info
+
+
+def _deep_check(rec, idx, info, fix):
+    import mxnet as mx
+    payload = hashlib.sha1()
+    reader = mx.recordio.MXIndexedRecordIO(idx, rec, 'r')
+    try:
+        if len(reader.keys) != info['count']:
+            raise DataError(idx, '%d entries, expected %d' % (len(reader.keys), info['count']),
+                            fix)
+        for key in reader.keys:
+            try:
+                data = reader.read_idx(key)
+            except mx.base.MXNetError:
+                raise DataError(rec, 'record %d unreadable (corrupt)' % key, fix) from None
+            payload.update(data)
+    finally:
+        reader.close()
+    if payload.hexdigest() != info['payload_sha1']:
+        raise DataError(rec, 'record contents differ from those written (corrupt)', fix)
+
+
+def pending(out_dir, names, fix=None, deep=True, counts=None):
+    """The splits in `names` that do not verify and so must be (re)packed.
+
+    Absent splits mean "not done yet"; splits that exist but fail verification are reported.
+    """
+    todo = []
+    for i, name in enumerate(names):
+        try:
+            verify_records(out_dir, name, fix, deep=deep,
+                           expected_count=counts[i] if counts else None)
+        except DatasetMissingError as e:
+            if os.path.exists(paths(out_dir, name)[0]):
+                log.warning('repacking: %s', e)
+            todo.append(name)
+        except DataError as e:
+            log.warning('repacking: %s', e)
+            todo.append(name)
+    return todo
+
+
+def complete(out_dir, names, fix=None, deep=True, counts=None, extra_files=()):
+    """True when every split in `names` verifies (and `extra_files` exist), so a re-run can
+    skip all work."""
+    if not all(os.path.exists(f) for f in extra_files):
+        return False
+    return not pending(out_dir, names, fix, deep, counts)
+
+
+def remove_pack(out_dir, name):
+    """Remove a split, manifest first (so it never looks complete while half removed)."""
+    rec, idx, manifest = paths(out_dir, name)
+    for p in (manifest, rec, idx):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(p)
+
+
+# --------------------------------------------------------------------------------------------
+# Splits
+
+def per_class_holdout(labels, per_class, seed, num_classes=None, source='labels'):
+    """Boolean mask picking `per_class` random items of every class, reproducibly from `seed`.
+
+    Drawn class by class in label order, so the choice for one class does not depend on how many
+    items the other classes have.
+    """
+    labels = np.asarray(labels).ravel()
+    num_classes = num_classes or int(labels.max()) + 1
+    rng = np.random.RandomState(seed)
+    mask = np.zeros(labels.shape[0], dtype=bool)
+    for c in range(num_classes):
+        where = np.flatnonzero(labels == c)
+        if where.size < per_class:
+            raise DataError(source, 'class %d has %d images, the split needs %d'
+                            % (c, where.size, per_class))
+        mask[rng.choice(where, per_class, replace=False)] = True
+    return mask

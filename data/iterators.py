@@ -1,0 +1,230 @@
+"""Reading packed datasets: one ImageRecordIter recipe per dataset (decoding and augmentation
+run in MXNet's C++ threads) behind dataset_info / get_train_iter / get_val_iter.
+
+Reproducibility: the shuffle order and the augmentation draws of a training epoch are a function
+of (seed, epoch, part_index) only. A training iterator is therefore rebuilt for every epoch rather
+than reshuffled in place, so a run resumed at epoch e sees what an uninterrupted run saw.
+"""
+import os
+
+import mxnet as mx
+import numpy as np
+
+from dmrnet.data import common
+from dmrnet.symbols.runtime import usable_cores
+
+# Mean/std (RGB, 0-255) of each training set: the authors' values for CIFAR/SVHN/ImageNet
+# (authors-code-facts.md); digits computed by data/digits.py (seed 0) and pinned by a test.
+_DATASETS = {
+    'cifar10': dict(classes=10, num_train=50000, num_val=10000, image_shape=(3, 32, 32),
+                    mean=(125.307, 122.950, 113.865), std=(62.993, 62.089, 66.705),
+                    train='cifar10_train', val='cifar10_test', recipe='cifar',
+                    pack='python data/cifar.py --dataset cifar10 --out {dir}'),
+    'cifar100': dict(classes=100, num_train=50000, num_val=10000, image_shape=(3, 32, 32),
+                     mean=(129.304, 124.070, 112.434), std=(68.170, 65.392, 70.418),
+                     train='cifar100_train', val='cifar100_test', recipe='cifar',
+                     pack='python data/cifar.py --dataset cifar100 --out {dir}'),
+    'svhn': dict(classes=10, num_train=598388, num_val=26032, image_shape=(3, 32, 32),
+                 mean=(111.609, 113.161, 120.565), std=(50.498, 51.259, 50.244),
+                 train='svhn_train', val='svhn_test', holdout='svhn_val', num_holdout=6000,
+                 recipe='plain', pack='python data/svhn.py --out {dir}'),
+    'imagenet': dict(classes=1000, num_train=1281167, num_val=50000, image_shape=(3, 224, 224),
+                     mean=(123.370, 112.757, 99.406), std=(68.998, 66.093, 68.292),
+                     train='imagenet_train', val='imagenet_val', recipe='imagenet',
+                     pack='python data/imagenet.py --src ILSVRC2012_ROOT --out {dir}'),
+    'digits': dict(classes=10, num_train=1437, num_val=360, image_shape=(3, 32, 32),
+                   mean=(78.0048, 78.0048, 78.0048), std=(95.9909, 95.9909, 95.9909),
+                   train='digits_train', val='digits_test', recipe='plain',
+                   pack='python data/digits.py --out {dir}'),
+}
+
+CIFAR_PAD = 4
+# ImageNet, as the authors trained: the packed shorter side 480 scaled by 0.533-1.0 (so about
+# 256-480), aspect ratio 0.75-1.25, random 224 crop, mirror, HSL jitter (36, 50, 50).
+IMAGENET_TRAIN = dict(min_random_scale=0.533, max_random_scale=1.0, max_aspect_ratio=0.25,
+                      random_h=36, random_s=50, random_l=50)
+IMAGENET_VAL_RESIZE = 256
+
+
+def dataset_names():
+    return sorted(_DATASETS)
+
+
+def dataset_info(name, data_dir=None):
+    """Facts about a dataset (see docs/CONTRACTS.md); `pack` is the command packing it into
+    `data_dir` (default data/<name>, the train scripts' default)."""
+    try:
+        info = dict(_DATASETS[name])
+    except KeyError:
+        raise ValueError('unknown dataset %r (known: %s)'
+                         % (name, ', '.join(dataset_names()))) from None
+    info['mean'], info['std'] = list(info['mean']), list(info['std'])
+    info['pack'] = info['pack'].format(dir=data_dir or os.path.join('data', name))
+    return info
+
+
+def pack_command(name, data_dir):
+    return dataset_info(name, data_dir)['pack']
+
+
+def record_files(dataset, data_dir, split):
+    """(.rec, .idx) of `split` ('train', 'val' or a record base name) after checking the pack is
+    complete; raises DatasetMissingError / DataError naming the file and the packing command."""
+    info = dataset_info(dataset)
+    name = info.get(split, split)
+    common.verify_records(data_dir, name, fix=pack_command(dataset, data_dir))
+    rec, idx, _ = common.paths(data_dir, name)
+    return rec, idx
+
+
+def _derived_seed(*parts):
+    # ImageRecordIter takes a C int; SeedSequence mixes the parts so nearby (seed, epoch) pairs
+    # do not give related streams.
+    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0] >> 1)
+
+
+def _common_args(info, rec, idx, batch_size, num_parts, part_index, num_threads):
+    mean, std = info['mean'], info['std']
+    return dict(path_imgrec=rec, path_imgidx=idx, data_shape=tuple(info['image_shape']),
+                batch_size=batch_size, num_parts=num_parts, part_index=part_index,
+                # ctx='cpu' would switch to OpenMP threads and ignore preprocess_threads.
+                preprocess_threads=num_threads or usable_cores(), verbose=False,
+                mean_r=mean[0], mean_g=mean[1], mean_b=mean[2],
+                std_r=std[0], std_g=std[1], std_b=std[2],
+                data_name='data', label_name='softmax_label')
+
+
+def _train_args(info, augment):
+    recipe = info['recipe']
+    if not augment or recipe == 'plain':
+        return {}
+    if recipe == 'cifar':
+        # ImageRecordIter pads with one grey level for all channels, so the authors' "pad with
+        # the mean colour" becomes: pad with the rounded average of the three channel means.
+        # After normalisation the padding is then within 0.14 std of zero, not exactly zero.
+        return dict(pad=CIFAR_PAD, fill_value=int(round(float(np.mean(info['mean'])))),
+                    rand_crop=True, rand_mirror=True)
+    if recipe == 'imagenet':
+        return dict(rand_crop=True, rand_mirror=True, **IMAGENET_TRAIN)
+    raise ValueError(recipe)
+
+
+class EpochIter(mx.io.DataIter):
+    """A training iterator whose every epoch is a fresh ImageRecordIter seeded by
+    (seed, epoch, part_index).
+
+    reset() advances to the next epoch, except on an iterator nothing has been read from yet
+    (so both "reset before each epoch" and "reset after each epoch" loops see epochs 0, 1, ...).
+    """
+
+    def __init__(self, make, epoch):
+        super().__init__()
+        self._make, self.epoch = make, epoch
+        self._it = make(epoch)
+        self._started = False
+        self.batch_size = self._it.batch_size
+
+    @property
+    def provide_data(self):
+        return self._it.provide_data
+
+    @property
+    def provide_label(self):
+        return self._it.provide_label
+
+    def set_epoch(self, epoch):
+        self.epoch, self._started = epoch, False
+        self._it = self._make(epoch)
+
+    def reset(self):
+        if self._started:
+            self.set_epoch(self.epoch + 1)
+
+    def next(self):
+        self._started = True
+        return self._it.next()
+
+
+def get_train_iter(dataset, data_dir, batch_size, epoch=0, seed=0, num_parts=1, part_index=0,
+                   num_threads=None, augment=True):
+    """Shuffled (and for CIFAR/ImageNet augmented) training batches of float32 NCHW `data` and
+    `softmax_label`; what epoch `epoch` yields depends only on (seed, epoch, part_index).
+
+    Every batch is full: the last one of an epoch is completed with images from the start of
+    the part (ImageRecordIter round_batch).
+    """
+    info = dataset_info(dataset)
+    rec, idx = record_files(dataset, data_dir, 'train')
+    base = _common_args(info, rec, idx, batch_size, num_parts, part_index, num_threads)
+    base.update(_train_args(info, augment))
+
+    def make(e):
+        return mx.io.ImageRecordIter(shuffle=True, seed=_derived_seed(seed, e, 0),
+                                     seed_aug=_derived_seed(seed, e, 1, part_index),
+                                     round_batch=True, **base)
+
+    return EpochIter(make, epoch)
+
+
+def get_val_iter(dataset, data_dir, batch_size, num_parts=1, part_index=0, num_threads=None,
+                 split='val'):
+    """Every image of the evaluation split (`split`: 'val', i.e. the set the paper reports on,
+    or another record name such as 'svhn_val') exactly once, in file order; the last batch is
+    padded and `batch.pad` says how many of its images to ignore."""
+    info = dataset_info(dataset)
+    rec, idx = record_files(dataset, data_dir, split)
+    args = _common_args(info, rec, idx, batch_size, num_parts, part_index, num_threads)
+    if info['recipe'] == 'imagenet':
+        args['resize'] = IMAGENET_VAL_RESIZE  # then ImageRecordIter crops the centre 224
+    count = part_size(idx, num_parts, part_index)
+    return PaddedIter(lambda: mx.io.ImageRecordIter(shuffle=False, round_batch=True, **args),
+                      count)
+
+
+def part_size(idx, num_parts=1, part_index=0):
+    """Images in one part, split as MXNet's indexed RecordIO splitter does (contiguous runs of
+    ceil(n / num_parts) records)."""
+    with open(idx) as f:
+        n = sum(1 for line in f if line.strip())
+    step = -(-n // num_parts)
+    return max(0, min(step * (part_index + 1), n) - min(step * part_index, n))
+
+
+class PaddedIter(mx.io.DataIter):
+    """Sets `batch.pad` on the last batch of an epoch.
+
+    MXNet 1.9's ImageRecordIter reports pad=0 (or a stale value) whatever round_batch says;
+    with round_batch=False the padding holds uninitialised data (NaN labels), and after a
+    wrap-around its reset() starts the next pass where the wrap stopped. So the reader wraps
+    (padding = the part's first images, valid data), the wrapper counts images itself, and
+    reset() rebuilds the reader so that every pass is the same.
+    """
+
+    def __init__(self, make, count):
+        self._make = make
+        self._it = make()
+        super().__init__(self._it.batch_size)
+        self.count = count
+        self.num_batches = -(-count // self.batch_size)
+        self._i = 0
+
+    @property
+    def provide_data(self):
+        return self._it.provide_data
+
+    @property
+    def provide_label(self):
+        return self._it.provide_label
+
+    def reset(self):
+        if self._i:
+            self._it = self._make()
+        self._i = 0
+
+    def next(self):
+        if self._i >= self.num_batches:
+            raise StopIteration
+        batch = self._it.next()
+        self._i += 1
+        batch.pad = max(0, self._i * self.batch_size - self.count)
+        return batch
