@@ -23,3 +23,14 @@ def atomic_path(path):
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
         raise
+
+
+def save_figure(fig, path, dpi=120, **savefig_kwargs):
+    """Save a matplotlib figure atomically (never a half-written image) and close it."""
+    import matplotlib.pyplot as plt
+    # The temporary name has no suffix, so the format comes from the target's.
+    fmt = path.rsplit('.', 1)[-1].lower() if '.' in os.path.basename(path) else 'png'
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format=fmt, **savefig_kwargs)
+    plt.close(fig)
+    return path

@@ -1,0 +1,69 @@
+"""The --amp code path (mx.contrib.amp: init before the model, init_trainer, recorded loss
+scaling, dynamic-scale steps, evaluation and export of the converted model) on a CPU.
+
+--amp targets float16 on GPUs, which this machine lacks, and MXNet has no float16 matrix
+products on CPUs. Its CPU form, bfloat16 through MKL-DNN, runs the same engine code, so the
+child process below lifts the engine's GPU-only guard and asks AMP for bfloat16. amp.init()
+rewrites MXNet's operators for the whole process, hence the child."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from test_train_helpers import digits_dir, initial_params, last_checkpoint, records
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+CHILD = '''
+import functools, sys
+from mxnet.contrib import amp
+from dmrnet.train import engine
+from dmrnet.train.digits import parser
+
+guard = engine.get_contexts
+def cpu_contexts(args):
+    args.amp = False
+    try:
+        return guard(args)
+    finally:
+        args.amp = True
+engine.get_contexts = cpu_contexts
+amp.init = functools.partial(amp.init, target_dtype='bfloat16')
+scale_loss, scaled = amp.scale_loss, []
+def counted(loss, trainer):
+    scaled.append(trainer._amp_loss_scaler.loss_scale)
+    return scale_loss(loss, trainer)
+amp.scale_loss = counted
+engine.main(parser(), sys.argv[1:])
+print('scaled %d losses by %s' % (len(scaled), sorted(set(scaled))))
+'''
+
+
+def test_amp_path_trains_checkpoints_and_exports(tmp_path_factory, tmp_path):
+    digits = digits_dir(tmp_path_factory)
+    argv = ['--amp', '--mkldnn', '--data-dir', digits, '--save-dir', str(tmp_path), '--model',
+            'resnet', '--L', '3', '--epochs', '2', '--max-batches', '4', '--batch-size', '16',
+            '--max-val-batches', '2', '--lr-steps', '100', '--no-progress']
+    r = subprocess.run([sys.executable, '-c', CHILD] + argv, cwd=REPO, capture_output=True,
+                       text=True, timeout=200)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert 'Using AMP' in r.stderr
+    recs = records(tmp_path)
+    assert [x['epoch'] for x in recs] == [1, 2]
+    assert all(np.isfinite(x['train_loss']) and 0 <= x['test_error'] <= 100 for x in recs)
+    meta, params, states = last_checkpoint(tmp_path)
+    assert meta['epoch'] == 2 and states
+    # Parameters stay float32 (AMP casts inside the graph), and every weight has moved.
+    start = initial_params(0, 'resnet', L=3)
+    assert sorted(start) == sorted(params)
+    for k, v in params.items():
+        assert v.dtype == np.float32 and np.isfinite(v).all(), k
+        if k.endswith('weight'):
+            assert not np.array_equal(v, start[k]), k
+    # Every step went through AMP's loss scaling (2**16 to start with); the Trainer divided
+    # it out again, or the weights would have blown up at lr 0.1.
+    assert 'scaled 8 losses by [65536.0]' in r.stdout
+    assert 'digits test error: ' in r.stdout
+    for f in ('last-symbol.json', 'last-0002.params', 'best-symbol.json', 'summary.json'):
+        assert os.path.exists(os.path.join(str(tmp_path), f)), f

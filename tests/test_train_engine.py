@@ -1,0 +1,354 @@
+"""The training engine in-process on the real digits set: one step on 1, 2 and 3 CPU contexts,
+learning, the recipe (lr schedule, weight decay on all parameters), export -> evaluate (top-1,
+and top-5 on a 100-class set), curves, the progress bar, and every bad input (one line, exit
+status 2 or 3, nothing lost)."""
+import errno
+import io
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+
+import mxnet as mx
+
+from dmrnet.symbols import get_model
+from dmrnet.train import engine
+from dmrnet.train.args import lr_at, lr_steps
+from test_train_helpers import (cifar100_dir, digits_dir, initial_params, last_checkpoint,
+                                records)
+
+TINY = ['--model', 'resnet', '--L', 3, '--max-batches', 2, '--max-val-batches', 1,
+        '--batch-size', 16]
+
+
+@pytest.fixture
+def digits(tmp_path_factory):
+    return digits_dir(tmp_path_factory)
+
+
+def parse(argv):
+    from dmrnet.train.digits import parser
+    return parser().parse_args(argv)
+
+
+def run(digits, save_dir, *extra, progress=False):
+    argv = ['--data-dir', digits, '--save-dir', str(save_dir), '--num-data-threads', '1'] + \
+        ([] if progress else ['--no-progress']) + [str(a) for a in extra]
+    return engine.fit(parse(argv))
+
+
+def run_main(digits, save_dir, *extra, capsys=None):
+    from dmrnet.train.digits import parser
+    argv = ['--data-dir', digits, '--save-dir', str(save_dir), '--no-progress',
+            '--num-data-threads', '1'] + [str(a) for a in extra]
+    with pytest.raises(SystemExit) as e:
+        engine.main(parser(), argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    return e.value.code, err[-1] if err else ''
+
+
+@pytest.mark.parametrize('cpus', [1, 2, 3])
+def test_one_step_per_context_count(digits, tmp_path, cpus):
+    s = run(digits, tmp_path, '--model', 'resnet', '--L', 3, '--cpus', cpus, '--epochs', 1,
+            '--max-batches', 1, '--max-val-batches', 1, '--batch-size', 24, '--seed', 5)
+    assert s['epochs'] == 1 and s['model'] == 'resnet' and s['params'] > 0
+    rec, = records(tmp_path)
+    assert set(rec) >= {'epoch', 'lr', 'train_loss', 'train_error', 'test_error', 'seconds',
+                        'images_per_sec'}
+    assert rec['epoch'] == 1 and np.isfinite(rec['train_loss']) and rec['images_per_sec'] > 0
+    for f in ('summary.json', 'last.json', 'best.json', 'last-symbol.json', 'last-0001.params',
+              'best-symbol.json', 'best-0001.params', 'train.log', 'curves.png'):
+        assert os.path.exists(os.path.join(str(tmp_path), f)), f
+    devices = ','.join('cpu(%d)' % i for i in range(cpus))
+    assert '1 worker(s) x %s, total batch 24 (%d per device)' % (devices, 24 // cpus) in \
+        open(os.path.join(str(tmp_path), 'train.log')).read()
+    meta, params, states = last_checkpoint(tmp_path)
+    assert meta['epoch'] == 1 and states
+    # One step moved every weight (all devices agree: the checkpoint holds device 0's copy and
+    # evaluation on all devices gave the logged error), and nothing is NaN.
+    start = initial_params(5, 'resnet', L=3)
+    assert sorted(start) == sorted(params)
+    for k, v in params.items():
+        assert np.isfinite(v).all(), k
+        if k.endswith('weight'):
+            assert not np.array_equal(v, start[k]), k
+
+
+def test_loss_decreases_on_digits(digits, tmp_path):
+    run(digits, tmp_path, '--model', 'dmrnet', '--L', 6, '--epochs', 3, '--max-batches', 16,
+        '--batch-size', 32, '--lr-steps', 100)
+    recs = records(tmp_path)
+    losses = [r['train_loss'] for r in recs]
+    assert losses[-1] < losses[0] < 2.5, losses
+    assert recs[-1]['test_error'] < 60, recs  # chance is 90%
+    s = json.load(open(os.path.join(str(tmp_path), 'summary.json')))
+    assert s['best_test_error'] == min(r['test_error'] for r in recs)
+    assert os.path.exists(os.path.join(str(tmp_path), 'curves.png'))
+
+    # Export -> evaluate: the exported best and last models score what training measured
+    # (evaluate.py in a batch size that pads the last batch).
+    from dmrnet.train import evaluate
+    for which, epoch, error in (('best', s['best_epoch'], s['best_test_error']),
+                                ('last', 3, s['final_test_error'])):
+        out = evaluate.main(['--prefix', os.path.join(str(tmp_path), which), '--dataset',
+                             'digits', '--data-dir', digits, '--json', '--batch-size', '70'])
+        assert out['images'] == 360 and out['epoch'] == epoch
+        assert out['top1_error'] == pytest.approx(error, abs=1e-6)
+        assert 'top5_error' not in out
+
+    # Curves CLI on several runs (a second, shorter run overlaid).
+    from dmrnet.train import curves
+    other = tmp_path / 'other'
+    run(digits, other, *TINY, '--epochs', 2)
+    png = str(tmp_path / 'fig.png')
+    curves.main([str(tmp_path), str(other), '--out', png, '--labels', 'a', 'b'])
+    assert open(png, 'rb').read(8) == b'\x89PNG\r\n\x1a\n'
+    import matplotlib.image
+    img = (matplotlib.image.imread(png)[..., :3] * 255).round().astype(int)
+    assert img.shape[0] > 300 and img.shape[1] > 500
+    for rgb in ((0x1f, 0x77, 0xb4), (0xff, 0x7f, 0x0e)):  # one colour per run
+        assert (np.abs(img - rgb).sum(-1) < 30).sum() > 200, rgb
+
+
+def test_export_then_evaluate_top5(tmp_path_factory, tmp_path):
+    """More than 10 classes: training logs top-5 and the exported model scores the same."""
+    data_dir = cifar100_dir(tmp_path_factory)
+    from dmrnet.train import evaluate
+    from dmrnet.train.cifar import parser
+    s = engine.fit(parser().parse_args(
+        ['--dataset', 'cifar100', '--data-dir', data_dir, '--save-dir', str(tmp_path),
+         '--model', 'resnet', '--L', '3', '--epochs', '1', '--max-batches', '1',
+         '--batch-size', '8', '--no-progress', '--num-data-threads', '1']))
+    rec, = records(tmp_path)
+    assert 0 <= rec['test_top5_error'] <= rec['test_error'] <= 100
+    assert s['best_test_top5_error'] == rec['test_top5_error']
+    out = evaluate.main(['--prefix', os.path.join(str(tmp_path), 'best'), '--dataset',
+                         'cifar100', '--data-dir', data_dir, '--json', '--batch-size', '8'])
+    assert out['images'] == 20
+    assert out['top1_error'] == pytest.approx(rec['test_error'], abs=1e-6)
+    assert out['top5_error'] == pytest.approx(rec['test_top5_error'], abs=1e-6)
+
+    # The same counts from the exported model by hand (padded images ignored).
+    import dmrnet.data as data
+    from dmrnet.symbols.export import import_model
+    net = import_model(os.path.join(str(tmp_path), 'best'), 1)
+    top1 = top5 = n = 0
+    for b in data.get_val_iter('cifar100', data_dir, 8):
+        keep = 8 - b.pad
+        scores = net(b.data[0].as_in_context(mx.cpu())).asnumpy()[:keep]
+        labels = b.label[0].asnumpy()[:keep].astype(int)
+        ranked = np.argsort(-scores, axis=1)
+        top1 += int((ranked[:, 0] != labels).sum())
+        top5 += int(sum(l not in r[:5] for l, r in zip(labels, ranked)))
+        n += keep
+    assert n == 20
+    assert out['top1_error'] == pytest.approx(100.0 * top1 / n)
+    assert out['top5_error'] == pytest.approx(100.0 * top5 / n)
+
+
+def test_progress_bar_on_a_terminal(digits, tmp_path, monkeypatch):
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    term = Terminal()
+    monkeypatch.setattr(sys, 'stderr', term)
+    monkeypatch.setattr(engine, 'PROGRESS_REFRESH', 0)  # draw after every batch, however fast
+    run(digits, tmp_path, *TINY, '--epochs', 1, progress=True)
+    shown = term.getvalue()
+    assert 'epoch 1/1' in shown and 'img/s' in shown and 'loss=' in shown and 'err=' in shown
+
+    term2 = Terminal()
+    monkeypatch.setattr(sys, 'stderr', term2)
+    run(digits, tmp_path / 'quiet', *TINY, '--epochs', 1)
+    assert 'img/s' not in term2.getvalue()
+
+
+def test_help_says_batch_size_is_total(capsys):
+    from dmrnet.train.digits import parser
+    with pytest.raises(SystemExit):
+        parser().parse_args(['--help'])
+    text = ' '.join(capsys.readouterr().out.split())
+    assert '--batch-size BATCH_SIZE TOTAL batch size over all devices and all workers' in text
+
+
+def test_recipe_lr_schedule():
+    cifar = parse(['--epochs', '400'])
+    assert lr_steps(cifar) == [200, 300, 350]
+    assert [lr_at(cifar, e) for e in (0, 199, 200, 299, 300, 349, 350, 399)] == pytest.approx(
+        [0.1, 0.1, 0.01, 0.01, 1e-3, 1e-3, 1e-4, 1e-4])
+    from dmrnet.train.imagenet import parser as imagenet
+    from dmrnet.train.svhn import parser as svhn
+    im = imagenet().parse_args([])
+    assert (im.batch_size, im.epochs, im.optimizer, lr_steps(im)) == (256, 100, 'nag',
+                                                                      [30, 60, 90])
+    sv = svhn().parse_args([])
+    assert (sv.epochs, sv.batch_size, lr_steps(sv)) == (40, 64, [20, 30, 35])
+    assert lr_steps(parse(['--lr-steps', '5,2'])) == [2, 5]
+
+
+def test_weight_decay_on_all_parameters():
+    net = get_model('resnet', L=3)
+    net.initialize()
+    trainer = engine.make_trainer(net, 'nag', {'learning_rate': 0.1, 'wd': 1e-4,
+                                               'momentum': 0.9})
+    opt = trainer._optimizer
+    names = [p.name for p in trainer._params]
+    assert any(n.endswith('gamma') for n in names) and any(n.endswith('beta') for n in names)
+    assert any(n.endswith('bias') for n in names)
+    assert not any('running' in n for n in names)
+    for i, n in enumerate(names):
+        assert opt._get_wd(i) == pytest.approx(1e-4), n
+        assert opt._get_lr(i) == pytest.approx(0.1), n
+    assert type(opt).__name__ == 'NAG' and opt.momentum == 0.9
+
+
+# ----------------------------------------------------------------------------------------
+# Bad input: one line, exit status 2 (user) or 3 (run stopped), nothing lost
+
+@pytest.mark.parametrize('gpus, missing', [('3', '3'), ('0-1', '0,1')])
+def test_missing_gpu(digits, tmp_path, capsys, gpus, missing):
+    code, line = run_main(digits, tmp_path, '--gpus', gpus, capsys=capsys)
+    assert code == 2 and 'Traceback' not in line
+    assert '--gpus %s: GPU %s not present (this machine has 0 GPUs; leave --gpus empty to ' \
+           'train on CPU)' % (gpus, missing) in line
+
+
+def test_amp_on_cpu(digits, tmp_path, capsys):
+    code, line = run_main(digits, tmp_path, '--amp', capsys=capsys)
+    assert code == 2 and '--amp' in line and 'GPU' in line
+    # On GPUs, AMP's overflow check cannot stop a step the servers apply themselves.
+    args = parse(['--amp', '--kv-store', 'dist_async'])
+    with pytest.raises(engine.UserError, match='--amp cannot be combined with --kv-store '
+                                               'dist_async'):
+        engine.create_kvstore(args, [mx.cpu()])
+
+
+def test_missing_rec_names_pack_command(tmp_path, capsys):
+    code, line = run_main(str(tmp_path / 'nothing'), tmp_path / 'run', capsys=capsys)
+    assert code == 2 and 'digits_train' in line and 'data/digits.py' in line
+
+
+def test_bad_model_and_batch(digits, tmp_path, capsys):
+    code, line = run_main(digits, tmp_path, '--model', 'nosuchnet', capsys=capsys)
+    assert code == 2 and 'nosuchnet' in line
+    code, line = run_main(digits, tmp_path, '--cpus', 2, '--batch-size', 15, capsys=capsys)
+    assert code == 2 and 'divisible' in line
+
+
+def test_resume_from_another_models_checkpoint(digits, tmp_path, capsys):
+    good = tmp_path / 'run'
+    run(digits, good, *TINY, '--epochs', 1)
+    before = sorted(os.listdir(str(good)))
+    code, line = run_main(digits, tmp_path / 'other', '--model', 'dmrnet', '--L', 6,
+                          '--resume', good, '--epochs', 2, capsys=capsys)
+    assert code == 2 and ': error: --resume %s: the checkpoint is resnet (' % good in line
+    assert 'on digits, this run is dmrnet (' in line
+    # Same family, another depth: still refused.
+    code, line = run_main(digits, tmp_path / 'other', *TINY[:2], '--L', 6, '--resume',
+                          good, '--epochs', 2, capsys=capsys)
+    assert code == 2 and 'L=3' in line and 'L=6' in line
+    code, line = run_main(digits, tmp_path / 'x', '--resume', tmp_path / 'nowhere',
+                          capsys=capsys)
+    assert code == 2 and 'no checkpoint at %s' % (tmp_path / 'nowhere') in line
+    # A fresh start into the folder of a run would mix the two.
+    code, line = run_main(digits, good, *TINY, '--epochs', 1, capsys=capsys)
+    assert code == 2 and '--save-dir %s already holds a run: continue it with --resume' % good \
+        in line
+    assert sorted(os.listdir(str(good))) == before
+
+
+def test_diverging_loss_stops_and_keeps_the_last_good_checkpoint(digits, tmp_path, capsys):
+    # From scratch: nothing to keep, and the message says so.
+    code, line = run_main(digits, tmp_path / 'fresh', *TINY, '--epochs', 2, '--lr', 1e30,
+                          capsys=capsys)
+    assert code == 3 and 'training diverged: loss is nan at epoch 1' in line
+    assert 'lower --lr' in line and 'no checkpoint had been written' in line
+
+    # Epoch 1 trained normally; resumed with an absurd learning rate, epoch 2 diverges.
+    run(digits, tmp_path, *TINY, '--epochs', 1)
+    before = open(os.path.join(str(tmp_path), 'last.json')).read()
+    _, good, _ = last_checkpoint(tmp_path)
+    code, line = run_main(digits, tmp_path, *TINY, '--epochs', 3, '--resume', tmp_path,
+                          '--lr', 1e30, capsys=capsys)
+    assert code == 3 and 'training diverged: loss is nan at epoch 2' in line
+    assert 'the last good checkpoint (epoch 1) is intact in %s' % tmp_path in line
+    assert open(os.path.join(str(tmp_path), 'last.json')).read() == before
+    meta, params, _ = last_checkpoint(tmp_path)
+    assert meta['epoch'] == 1 and not os.path.exists(os.path.join(str(tmp_path),
+                                                                  'summary.json'))
+    assert all(np.array_equal(params[k], good[k]) for k in good)
+
+
+def full_disk(monkeypatch, which, epoch):
+    """Make writing checkpoint `epoch` fail the way a full disk does: MXNet's C++ writer raises
+    MXNetError after a partial write; Python's (trainer states) raises OSError(ENOSPC)."""
+    stem = 'ckpt-%04d' % epoch
+    calls = []
+    if which == 'params':
+        real = mx.nd.save
+
+        def save(fname, data):
+            calls.append(fname)
+            if stem in fname:
+                with open(fname, 'wb') as f:
+                    f.write(b'\0' * 100)
+                raise mx.base.MXNetError('Check failed: std::fwrite(ptr, 1, size, fp_) == size: '
+                                         'FileStream.Write incomplete')
+            return real(fname, data)
+        monkeypatch.setattr(mx.ndarray, 'save', save)
+        # ... and the file system is (nearly) out of space.
+        real_statvfs = os.statvfs
+        monkeypatch.setattr(os, 'statvfs', lambda p: os.statvfs_result(
+            tuple(real_statvfs(p)[:4]) + (0,) + tuple(real_statvfs(p)[5:])))
+    else:
+        real = mx.gluon.Trainer.save_states
+
+        def save(self, fname):
+            calls.append(fname)
+            if stem in fname:
+                with open(fname, 'wb') as f:
+                    f.write(b'\0' * 100)
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return real(self, fname)
+        monkeypatch.setattr(mx.gluon.Trainer, 'save_states', save)
+    return calls
+
+
+@pytest.mark.parametrize('which', ['params', 'states'])
+def test_full_disk_keeps_previous_checkpoint(digits, tmp_path, capsys, monkeypatch, which):
+    with monkeypatch.context() as m:
+        calls = full_disk(m, which, epoch=2)
+        code, line = run_main(digits, tmp_path, *TINY, '--epochs', 2, capsys=capsys)
+    assert any('ckpt-0002' in c for c in calls)
+    assert code == 3 and 'Traceback' not in line
+    assert 'No space left on device' in line and 'ckpt-0002.%s' % which in line
+    assert 'checkpoint (epoch 1) is intact in %s: continue with --resume' % tmp_path in line
+    meta, params, states = last_checkpoint(tmp_path)
+    assert meta['epoch'] == 1 and len(params) > 0 and states
+    # Nothing of the failed checkpoint is left, partial or complete.
+    assert sorted(f for f in os.listdir(str(tmp_path)) if 'ckpt' in f or 'partial' in f) == \
+        ['ckpt-0001.params', 'ckpt-0001.states']
+    # ... and the run resumes from it to the end, clearing what a killed writer leaves.
+    stray = tmp_path / '.ckpt-0002.params.partial-99999'
+    stray.write_bytes(b'\0' * 10)
+    s = run(digits, tmp_path, *TINY, '--epochs', 2, '--resume', tmp_path)
+    assert s['epochs'] == 2 and [r['epoch'] for r in records(tmp_path)] == [1, 2]
+    assert not stray.exists()
+
+
+def test_model_spec_presets_keep_their_architecture():
+    """The demo's L=6 completes a bare family only; a preset keeps its own L, and a flag that
+    contradicts a preset is refused instead of building another net under the preset's name."""
+    spec = lambda *argv: engine.model_spec(parse(list(argv)), 10)  # noqa: E731
+    assert spec()[3]['L'] == 6
+    assert spec('--model', 'dmrnet', '--L', '12')[3]['L'] == 12
+    assert spec('--model', 'resnet26')[3]['L'] == 12
+    assert spec('--model', 'resnet26', '--L', '12')[3]['L'] == 12
+    assert spec('--model', 'dmrnet14', '--fused')[3]['fused'] is True
+    assert spec('--model', 'pathnet', '--L', '12', '--blocks', '6')[3]['blocks'] == 6
+    with pytest.raises(engine.UserError, match=r'--model resnet26 is .*L=12.*--L 18 contradicts '
+                                               r'it.*--model resnet --L 18'):
+        spec('--model', 'resnet26', '--L', '18')

@@ -1,0 +1,84 @@
+"""Score an exported model (prefix-symbol.json + prefix-NNNN.params) on a packed test set.
+
+    python train/evaluate.py --prefix runs/demo/best --dataset digits --data-dir data/digits
+    -> "runs/demo/best (epoch 20) on digits test: top-1 error 3.06% (360 images)"
+
+Top-5 is reported where the dataset has more than 10 classes. --json prints a JSON object.
+"""
+import argparse
+import glob
+import json
+import logging
+import re
+import sys
+
+from dmrnet.symbols import runtime  # noqa: F401  (threads before mxnet)
+import mxnet as mx  # noqa: E402
+
+from dmrnet.train.args import parse_devices  # noqa: E402
+
+
+def find_epoch(prefix):
+    found = sorted(glob.glob(glob.escape(prefix) + '-[0-9][0-9][0-9][0-9].params'))
+    if not found:
+        raise FileNotFoundError('no %s-NNNN.params: export the model first (a finished training '
+                                'run writes DIR/best and DIR/last; python tools/export.py for '
+                                'presets)' % prefix)
+    return int(re.search(r'-(\d{4})\.params$', found[-1]).group(1))
+
+
+def score(prefix, dataset, data_dir, batch_size=100, epoch=None, contexts=None,
+          num_threads=None):
+    import dmrnet.data as data
+    from dmrnet.symbols.export import import_model
+    from dmrnet.train.engine import evaluate
+    contexts = contexts or [mx.cpu()]
+    epoch = find_epoch(prefix) if epoch is None else epoch
+    info = data.dataset_info(dataset)
+    net = import_model(prefix, epoch, ctx=contexts)
+    it = data.get_val_iter(dataset, data_dir, batch_size, num_threads=num_threads)
+    w1, w5, n = evaluate(net, it, contexts)
+    out = dict(prefix=prefix, epoch=epoch, dataset=dataset, images=n,
+               top1_error=100.0 * w1 / max(n, 1))
+    if info['classes'] > 10:
+        out['top5_error'] = 100.0 * w5 / max(n, 1)
+    return out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--prefix', required=True, help='exported model prefix, e.g. runs/x/best')
+    p.add_argument('--epoch', type=int, default=None,
+                   help='NNNN of prefix-NNNN.params (default: the only/latest one)')
+    p.add_argument('--dataset', required=True,
+                   choices=('cifar10', 'cifar100', 'svhn', 'imagenet', 'digits'))
+    p.add_argument('--data-dir', default=None, help='default: data/<dataset>')
+    p.add_argument('--batch-size', type=int, default=100)
+    p.add_argument('--gpus', default='', help='"0" or "0,1"; empty: CPU')
+    p.add_argument('--num-data-threads', type=int, default=None)
+    p.add_argument('--json', action='store_true', help='print a JSON object')
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    try:
+        gpus = parse_devices(args.gpus)
+        if any(g >= mx.context.num_gpus() for g in gpus):
+            raise ValueError('--gpus %s: this machine has %d GPUs'
+                             % (args.gpus, mx.context.num_gpus()))
+        ctx = [mx.gpu(g) for g in gpus] or [mx.cpu()]
+        r = score(args.prefix, args.dataset, args.data_dir or 'data/%s' % args.dataset,
+                  args.batch_size, args.epoch, ctx, args.num_data_threads)
+    except (OSError, ValueError, KeyError, mx.base.MXNetError) as e:
+        print('%s: error: %s' % (p.prog, str(e).split('\n')[0]), file=sys.stderr)
+        sys.exit(2)
+    if args.json:
+        print(json.dumps(r, sort_keys=True))
+    else:
+        print('%s (epoch %d) on %s test: top-1 error %.2f%%%s (%d images)'
+              % (r['prefix'], r['epoch'], r['dataset'], r['top1_error'],
+                 ', top-5 error %.2f%%' % r['top5_error'] if 'top5_error' in r else '',
+                 r['images']))
+    return r
+
+
+if __name__ == '__main__':
+    main()
