@@ -1,11 +1,40 @@
 # dmrnet: one entry point for set-up, tests, the demo and the paper's experiments.
+#
+#   make demo                 digits set (ships with scikit-learn): pack, train, evaluate, export, plot
+#   make test                 the test suite (creates .venv first)
+#   make cifar10 GPUS=0,1     the paper's CIFAR-10 recipe (packs the data first if missing)
+#   make imagenet GPUS=0-7 ILSVRC=/path/to/ILSVRC2012
+#
+# Overridable: GPUS (empty: CPU), DATA (packed data root), MODEL (preset or family), EPOCHS,
+# RUNS (run folders root), ARGS (any further training flags).
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test demo params clean-venv
+GPUS   ?=
+DATA   ?= data
+RUNS   ?= runs
+MODEL  ?=
+EPOCHS ?=
+ARGS   ?=
+ILSVRC ?=
+# Experiments: DATASET (comma-separated), SCALE (shrink epochs for a smoke run), SEEDS (runs per
+# configuration), GPUS_PER_RUN (2 reproduces the paper's two-GPU BatchNorm batches on CIFAR).
+DATASET ?=
+SCALE  ?=
+SEEDS  ?=
+GPUS_PER_RUN ?=
+
+# Flags only when given, so each script keeps its own recipe otherwise.
+TRAIN_FLAGS = --gpus '$(GPUS)' $(if $(MODEL),--model $(MODEL)) $(if $(EPOCHS),--epochs $(EPOCHS)) $(ARGS)
+
+.PHONY: venv test demo params clean-venv \
+        data-digits data-cifar10 data-cifar100 data-svhn data-imagenet bench-data \
+        cifar10 cifar100 svhn imagenet \
+        table2 table3 table5 figure6 imagenet-compare digits-compare report paths flow
+
 venv: $(STAMP)
 
 # Idempotent: the stamp is newer than every file that defines the environment.
@@ -19,8 +48,77 @@ $(STAMP): setup.py requirements.txt requirements-test.txt $(wildcard */__init__.
 test: venv
 	$(PY) -m pytest -q tests
 
+# The embedded default: a DMRNet (L=6) on scikit-learn's digits, 10 epochs on the CPU (about 3
+# minutes on 2 cores); writes runs/demo (log.jsonl, curves.png, best/last exports) and ends with
+# the exported best model's test error. A new demo replaces the previous one.
+demo: venv
+	rm -rf $(RUNS)/demo
+	$(PY) data/digits.py --out $(DATA)/digits
+	$(PY) train/digits.py --data-dir $(DATA)/digits --save-dir $(RUNS)/demo
+	$(PY) train/evaluate.py --prefix $(RUNS)/demo/best --dataset digits --data-dir $(DATA)/digits
+
 params: venv
 	$(PY) tools/params.py
 
 clean-venv:
 	rm -rf $(VENV)
+
+# --- data: each packer does nothing when its output is complete and verified -------------
+data-digits: venv
+	$(PY) data/digits.py --out $(DATA)/digits
+
+data-cifar10: venv
+	$(PY) data/cifar.py --dataset cifar10 --out $(DATA)/cifar10
+
+data-cifar100: venv
+	$(PY) data/cifar.py --dataset cifar100 --out $(DATA)/cifar100
+
+data-svhn: venv
+	$(PY) data/svhn.py --out $(DATA)/svhn
+
+data-imagenet: venv
+	@test -f $(DATA)/imagenet/imagenet_train.rec -o -n "$(ILSVRC)" || { \
+	  echo "make data-imagenet: ImageNet cannot be downloaded; give the ILSVRC2012 root (train/ and val/ folders): make imagenet ILSVRC=/path/to/ILSVRC2012" >&2; exit 2; }
+	@if [ -n "$(ILSVRC)" ]; then $(PY) data/imagenet.py --src $(ILSVRC) --out $(DATA)/imagenet; fi
+
+bench-data: venv
+	$(PY) tools/bench_data.py
+
+# --- training with the paper's recipes (Section 4) ---------------------------------------
+cifar10: data-cifar10
+	$(PY) train/cifar.py --dataset cifar10 --data-dir $(DATA)/cifar10 $(TRAIN_FLAGS)
+
+cifar100: data-cifar100
+	$(PY) train/cifar.py --dataset cifar100 --data-dir $(DATA)/cifar100 $(TRAIN_FLAGS)
+
+svhn: data-svhn
+	$(PY) train/svhn.py --data-dir $(DATA)/svhn $(TRAIN_FLAGS)
+
+imagenet: data-imagenet
+	$(PY) train/imagenet.py --data-dir $(DATA)/imagenet $(TRAIN_FLAGS)
+
+# --- the paper's experiments (tools/experiments.py: resumable, skips finished runs) -------
+EXP = --runs-dir $(RUNS) --data-root $(DATA) $(if $(GPUS),--gpus $(GPUS)) \
+      $(if $(GPUS_PER_RUN),--gpus-per-run $(GPUS_PER_RUN)) $(if $(DATASET),--dataset $(DATASET)) \
+      $(if $(SCALE),--scale $(SCALE)) $(if $(SEEDS),--seeds $(SEEDS))
+
+table2 table3 table5 figure6 imagenet-compare: venv
+	$(PY) tools/experiments.py $@ $(EXP)
+	$(PY) tools/report.py --runs-dir $(RUNS)
+
+# The real experiment this machine can run: ResNet vs DILNet vs DMRNet at L=12 on the digits,
+# 5 seeds each, one scaled recipe for all (about 35 minutes on 2 cores).
+digits-compare: data-digits
+	$(PY) tools/experiments.py digits-compare --L 12 --epochs 4 $(EXP) -- --no-progress
+	$(PY) tools/report.py digits --runs-dir $(RUNS)
+
+report: venv
+	$(PY) tools/report.py all --runs-dir $(RUNS)
+
+# Exact analysis, no training: path lengths (Section 3.2, Figure 3) and information flow (Eq. 4-5).
+paths: venv
+	$(PY) tools/paths.py --L 54 --B 2 --json --plot $(RUNS)/analysis/paths_L54.png
+	$(PY) tools/paths.py --figure3 $(RUNS)/analysis/figure3.png
+
+flow: venv
+	$(PY) tools/flow.py --L 54 --plot $(RUNS)/analysis/flow_L54.png

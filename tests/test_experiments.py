@@ -1,0 +1,196 @@
+"""tools/experiments.py: run lists, the scaled recipe, skipping finished runs and collecting
+results, with a fake train script (tests/data/fake_train.py); plus an end-to-end smoke test with
+the real train/digits.py (test_digits_end_to_end_smoke)."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from dmrnet.tools import experiments as ex
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FAKE = os.path.join(HERE, 'data', 'fake_train.py')
+REPO = os.path.dirname(HERE)
+
+
+def test_run_counts():
+    for ds in ('cifar10', 'cifar100', 'svhn'):
+        runs = ex.build_runs('table2', [ds])
+        assert len(runs) == 3 * 8 * 5
+        assert {r['family'] for r in runs} == {'resnet', 'dilnet', 'dmrnet'}
+        assert sorted({r['L'] for r in runs}) == list(ex.TABLE2_L)
+        assert len({r['name'] for r in runs}) == len(runs)
+    assert len(ex.build_runs('table2')) == 3 * 3 * 8 * 5
+    assert len(ex.build_runs('table3')) == 3 * 5
+    assert len(ex.build_runs('table5')) == 2 * 8
+    assert len(ex.build_runs('figure6')) == 2 * len(ex.FIGURE6_L)
+    assert len(ex.build_runs('imagenet-compare')) == 2
+    dc = ex.build_runs('digits-compare')
+    assert len(dc) == 3 * 5 and {r['model'] for r in dc} == {'resnet26', 'dilnet14', 'dmrnet14'}
+    assert len(ex.build_runs('table2', ['cifar10'], seeds=2)) == 48
+
+
+def test_models_exist_and_commands():
+    from dmrnet.symbols import get_model_list
+    presets = set(get_model_list())
+    for exp in ex.EXPERIMENTS:
+        for r in ex.build_runs(exp):
+            assert r['model'] in presets or r['model_args'], r['name']
+    r = ex.build_runs('figure6', scale=0.01)[0]
+    cmd = ex.command(r, python='py', gpu='1', data_dir='/d')
+    assert cmd[:3] == ['py', os.path.join(REPO, 'train/cifar.py'), '--model']
+    for opt in ('--L', '--blocks', '--epochs', '--max-batches', '--save-dir', '--seed',
+                '--gpus', '--data-dir', '--dataset'):
+        assert opt in cmd
+    assert cmd[cmd.index('--epochs') + 1] == '4'          # 400 * 0.01
+    assert cmd[cmd.index('--max-batches') + 1] == '8'     # ceil(782 * 0.01)
+    r2 = ex.build_runs('table2', ['cifar100'])[0]
+    cmd = ex.command(r2, data_root='/data')
+    assert cmd[cmd.index('--data-dir') + 1] == '/data/cifar100'
+    full = ex.command(ex.build_runs('table2', ['svhn'])[0])
+    assert '--max-batches' not in full and full[full.index('--epochs') + 1] == '40'
+
+
+def _run(tmp_path, *extra):
+    return ex.main(['digits-compare', '--runs-dir', str(tmp_path), '--train-script', FAKE,
+                    '--seeds', '2', '--scale', '0.1'] + list(extra))
+
+
+def test_runs_skip_finished_and_collect(tmp_path, monkeypatch):
+    monkeypatch.setenv('FAKE_TRAIN_FAIL', 'dilnet14-s1')
+    assert _run(tmp_path) == 1                    # one run failed
+    results = tmp_path / 'digits-compare' / 'results.jsonl'
+    recs = [json.loads(line) for line in results.read_text().splitlines()]
+    assert len(recs) == 5
+    r = [x for x in recs if x['name'] == 'digits-dmrnet14-s1'][0]
+    assert r['family'] == 'dmrnet' and r['L'] == 12 and r['seed'] == 1 and r['epochs'] == 2
+    assert r['test_error'] == pytest.approx(11.0 + 0.8 + 0.5)
+    assert r['final_train_error'] == 10.0 and r['params'] == 1001
+    run_dir = tmp_path / 'digits-compare' / 'digits-dmrnet14-s1'
+    argv = json.loads((run_dir / 'argv.json').read_text())
+    assert argv[argv.index('--max-batches') + 1] == '3'   # ceil(23 * 0.1)
+    # second call: only the failed run is launched again
+    stamp = os.path.getmtime(run_dir / 'summary.json')
+    monkeypatch.delenv('FAKE_TRAIN_FAIL')
+    assert _run(tmp_path) == 0
+    assert os.path.getmtime(run_dir / 'summary.json') == stamp
+    assert len(results.read_text().splitlines()) == 6
+
+
+def test_gpu_slots_and_dry_run(tmp_path, capsys):
+    assert ex.main(['table5', '--dataset', 'digits', '--runs-dir', str(tmp_path),
+                    '--train-script', FAKE, '--gpus', '0,1', '--epochs', '1']) == 0
+    gpus = set()
+    for d in (tmp_path / 'table5').iterdir():
+        if d.is_dir():
+            argv = json.loads((d / 'argv.json').read_text())
+            gpus.add(argv[argv.index('--gpus') + 1])
+    assert gpus <= {'0', '1'} and gpus
+    assert ex.main(['table5', '--dataset', 'digits', '--runs-dir', str(tmp_path),
+                    '--dry-run']) == 0
+    assert '8 runs (8 finished)' in capsys.readouterr().out
+    assert ex.group_gpus(['0', '1', '2', '3'], 2) == ['0,1', '2,3']
+    assert ex.main(['imagenet-compare', '--runs-dir', str(tmp_path), '--gpus', '0,1,2,3',
+                    '--gpus-per-run', '2', '--dry-run']) == 0
+    out = capsys.readouterr().out
+    assert '--gpus 0,1' in out and '--gpus 2,3' in out
+
+
+def test_unfinished_run_with_checkpoint_is_resumed(tmp_path):
+    run = ex.build_runs('digits-compare', seeds=1, runs_dir=str(tmp_path))[0]
+    assert '--resume' not in ex.command(run)
+    os.makedirs(run['run_dir'])
+    (tmp_path / 'digits-compare' / run['name'] / 'last.json').write_text('{}')
+    cmd = ex.command(run)
+    assert cmd[cmd.index('--resume') + 1] == run['run_dir'] and ex.resumable(run)
+    (tmp_path / 'digits-compare' / run['name'] / 'summary.json').write_text('{}')
+    assert '--resume' not in ex.command(run) and not ex.resumable(run)
+
+
+def test_presets_get_L_and_width_pinned():
+    # train/digits.py defaults to L=6; a preset name alone would be rebuilt with that L
+    for exp in ('digits-compare', 'table3'):
+        for r in ex.build_runs(exp, ['digits']):
+            cmd = ex.command(r)
+            if r['L'] is not None:
+                assert cmd[cmd.index('--L') + 1] == str(r['L']), r['name']
+            if r['width'] is not None:
+                assert cmd[cmd.index('--width') + 1] == str(r['width']), r['name']
+    wide = [r for r in ex.build_runs('table3', ['cifar10']) if r['model'] == 'dmrnet_wide32'][0]
+    cmd = ex.command(wide)
+    assert cmd[cmd.index('--L') + 1] == '30' and cmd[cmd.index('--width') + 1] == '4'
+
+
+def test_sigterm_stops_the_running_training_process(tmp_path):
+    env = dict(os.environ, FAKE_TRAIN_SLEEP='120')
+    runner = subprocess.Popen([sys.executable, os.path.join(REPO, 'tools', 'experiments.py'),
+                               'digits-compare', '--runs-dir', str(tmp_path), '--train-script',
+                               FAKE, '--seeds', '1', '--epochs', '1'], env=env, cwd=REPO)
+    pid_file = tmp_path / 'digits-compare' / 'digits-resnet26-s0' / 'pid'
+    deadline = time.time() + 60
+    while not pid_file.exists() and time.time() < deadline:
+        time.sleep(0.2)
+    assert pid_file.exists(), 'the fake training run never started'
+    time.sleep(0.3)                     # let the child finish writing its pid
+    child = int(pid_file.read_text())
+    runner.send_signal(signal.SIGTERM)
+    assert runner.wait(60) == 130
+    with pytest.raises(ProcessLookupError):   # stopped and reaped, not orphaned
+        os.kill(child, 0)
+    assert not (tmp_path / 'digits-compare' / 'digits-dilnet14-s0').exists()  # no new run
+
+
+def test_passthrough_options_reach_the_train_script(tmp_path):
+    assert ex.main(['digits-compare', '--runs-dir', str(tmp_path), '--train-script', FAKE,
+                    '--seeds', '1', '--epochs', '1', '--filter', '*dmrnet*',
+                    '--train-args=--no-progress', '--', '--max-val-batches', '2']) == 0
+    argv = json.loads((tmp_path / 'digits-compare' / 'digits-dmrnet14-s0' / 'argv.json')
+                      .read_text())
+    assert argv[-3:] == ['--no-progress', '--max-val-batches', '2']
+
+
+@pytest.mark.parametrize('bad', [['--gpus', '0,a'], ['--gpus', '1,1'], ['--L', '10'],
+                                 ['--seeds', '0'], ['--epochs', '0'], ['--scale', '1.5'],
+                                 ['--dataset', 'mnist'], ['--filter', 'nothing*'],
+                                 ['--data-dir', '/nonexistent/dir'], ['--gpus-per-run', '0'],
+                                 ['--data-root', '/nonexistent/dir'],
+                                 ['--data-root', '/tmp', '--data-dir', '/tmp'],
+                                 ['--gpus', '0,1,2', '--gpus-per-run', '2'],
+                                 ['--train-script', '/nonexistent.py']])
+def test_bad_input_is_refused_with_a_message(tmp_path, bad, capsys):
+    with pytest.raises(SystemExit) as e:
+        ex.main(['digits-compare', '--runs-dir', str(tmp_path), '--dry-run'] + bad)
+    assert e.value.code == 2
+    assert 'error:' in capsys.readouterr().err
+    assert not (tmp_path / 'digits-compare').exists()
+
+
+def test_digits_end_to_end_smoke(tmp_path):
+    """The real pipeline at the smallest scale: digits-compare (ResNet and DMRNet only, to keep
+    the test short), 1 seed, 1 epoch, 1 training and 1 test batch, then the report with its
+    Figure 7 curves. Packs the digits dataset into tmp_path first."""
+    data, runs = tmp_path / 'data', tmp_path / 'runs'
+    py = sys.executable
+    subprocess.check_call([py, os.path.join(REPO, 'data', 'digits.py'), '--out', str(data)],
+                          cwd=REPO)
+    rc = subprocess.call([py, os.path.join(REPO, 'tools', 'experiments.py'), 'digits-compare',
+                          '--runs-dir', str(runs), '--data-dir', str(data), '--seeds', '1',
+                          '--epochs', '1', '--scale', '0.01', '--filter', '*-[rd][em]*net*',
+                          '--train-args', '--max-val-batches 1'], cwd=REPO)
+    assert rc == 0
+    lines = (runs / 'digits-compare' / 'results.jsonl').read_text().splitlines()
+    recs = [json.loads(line) for line in lines]
+    assert len(recs) == 2 and all(0 <= r['test_error'] <= 100 for r in recs)
+    assert {r['model'] for r in recs} == {'resnet26', 'dmrnet14'}   # the Figure 7 pair
+    # the networks really are L=12 (train/digits.py's own default is L=6)
+    assert all(r['trained_L'] == 12 and r['L'] == 12 for r in recs)
+    assert {r['params'] for r in recs} == {369690, 349402}
+    out = subprocess.check_output([py, os.path.join(REPO, 'tools', 'report.py'), 'digits',
+                                   '--runs-dir', str(runs), '--out', str(tmp_path / 'report')],
+                                  cwd=REPO).decode()
+    assert '| digits | 12 |' in out and 'DMRNet' in out
+    assert (tmp_path / 'report' / 'figure7_digits.png').exists()

@@ -1,0 +1,102 @@
+"""tools/report.py against a small hand-made results file (tests/data/results_small.jsonl):
+mean ± std (n), the paper's numbers and the differences, Markdown/CSV files and plots."""
+import csv
+import json
+import os
+
+import pytest
+
+from dmrnet.tools import report
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SMALL = os.path.join(HERE, 'data', 'results_small.jsonl')
+
+
+def test_stats_and_formatting():
+    mean, std, n = report.stats([5.0, 5.4])
+    assert (round(mean, 6), round(std, 4), n) == (5.2, 0.2828, 2)
+    assert report.fmt_ours(mean, std, n) == '5.20 \u00b1 0.28 (2)'
+    assert report.stats([4.9]) == (4.9, 0.0, 1)
+    assert report.stats([]) == (None, None, 0)
+    assert report.fmt_ours(None, None, 0) == '-'
+    assert report.fmt_paper(5.24, 0.23) == '5.24 \u00b1 0.23'
+    assert report.fmt_diff(5.2, 5.24) == '-0.04'
+
+
+def test_reference_found():
+    ref = report.find_reference()
+    assert ref['table2_resnet_dilnet_dmrnet'][6]['L'] == 54
+    with pytest.raises(FileNotFoundError):
+        report.find_reference('/nonexistent.json')
+
+
+def test_tables_from_small_file():
+    recs = report.load_results([SMALL])
+    ref = report.find_reference()
+    t2 = report.table2(recs, ref)
+    md = t2.markdown()
+    assert ('| CIFAR-10 | 54 | 5.20 \u00b1 0.28 (2) | 5.24 \u00b1 0.23 | -0.04 '
+            '| - | 5.02 \u00b1 0.17 | - '
+            '| 4.90 \u00b1 0.00 (1) | 4.96 \u00b1 0.06 | -0.06 |') in md
+    assert len(t2.rows) == 3 * 8
+    t3 = report.table3(recs, ref).markdown()
+    assert '| dmrnet_wide32 (14.85M / 14.9M) | 4.00 \u00b1 0.00 (1) | 3.94 | +0.06 |' in t3
+    t4 = report.table4(recs, ref).markdown()
+    assert ('| ResNet-101 | 26.00 \u00b1 0.00 (1) | 26.41 | -0.41 '
+            '| 8.00 \u00b1 0.00 (1) | 8.50 | -0.50 '
+            '| 25.00 \u00b1 0.00 (1) | 25.75 | -0.75 |') in t4
+    t5 = report.table5(recs, ref).markdown()
+    assert '| w/o sharing | 48 | 4.70 \u00b1 0.00 (1) | 4.67 | +0.03 |' in t5
+    dg = report.digits_table(recs, ref).markdown()
+    # test errors then final training losses, ours only (no paper numbers for digits)
+    assert ('| digits | 12 | - | - | 2.50 \u00b1 0.00 (1) | - | - | 0.0500 \u00b1 0.0000 (1) |'
+            in dg), dg
+    assert 'paper' not in dg.splitlines()[4]
+
+
+def test_cli_writes_markdown_csv_and_plots(tmp_path, capsys):
+    out = tmp_path / 'rep'
+    assert report.main(['--results', SMALL, '--out', str(out)]) == 0
+    text = capsys.readouterr().out
+    for title in ('Table 2', 'Table 3', 'Table 4', 'Table 5', 'Figure 6', 'digits'):
+        assert title in text
+    for name in ('table2', 'table3', 'table4', 'table5', 'figure6', 'digits'):
+        assert (out / (name + '.md')).exists()
+    rows = list(csv.DictReader(open(out / 'table2.csv')))
+    r = [x for x in rows if x['row'] == 'cifar10/54' and x['column'] == 'resnet'][0]
+    got = (r['mean'], r['std'], r['n'], r['paper'], r['diff'])
+    assert got == ('5.2', '0.2828', '2', '5.24', '-0.04')
+    f6 = list(csv.DictReader(open(out / 'figure6.csv')))
+    assert [x['row'] for x in f6] == ['cifar10/3/12/15', 'cifar10/6/12/15']
+    for png in ('figure6.png', 'table2_params_cifar10.png', 'table2_params_digits.png'):
+        assert (out / png).stat().st_size > 1000
+
+
+def test_json_list_input_and_missing_field(tmp_path):
+    recs = report.load_results([SMALL])
+    p = tmp_path / 'r.json'
+    p.write_text(json.dumps(recs))
+    assert report.load_results([str(p)]) == recs
+    bad = tmp_path / 'bad.jsonl'
+    bad.write_text('{"dataset": "cifar10", "family": "resnet"}\n')
+    with pytest.raises(ValueError):
+        report.load_results([str(bad)])
+
+
+def test_named_results_file_missing_or_broken(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        report.main(['--results', str(tmp_path / 'nope.jsonl'), '--out', str(tmp_path)])
+    assert 'does not exist' in capsys.readouterr().err
+    broken = tmp_path / 'broken.jsonl'
+    broken.write_text('{"dataset": "digits",\n')
+    with pytest.raises(SystemExit):
+        report.main(['--results', str(broken), '--out', str(tmp_path)])
+    assert 'broken.jsonl' in capsys.readouterr().err
+
+
+def test_outputs_are_written_atomically(tmp_path):
+    out = tmp_path / 'rep'
+    assert report.main(['table2', 'digits', '--results', SMALL, '--out', str(out)]) == 0
+    names = sorted(os.listdir(out))
+    assert not [n for n in names if 'partial' in n], names
+    assert {'table2.md', 'table2.csv', 'digits.md', 'digits.csv'} <= set(names)
