@@ -9,7 +9,7 @@ block ends with a ReLU after its sums.
 """
 from mxnet.gluon import HybridBlock
 
-from .layers import projection, residual_branch
+from .layers import projection, relu, residual_branch
 
 
 def _needs_projection(in_channels, channels, stride):
@@ -32,7 +32,7 @@ class ResidualBlock(HybridBlock):
 
     def hybrid_forward(self, F, x):
         shortcut = self.proj(x) if self.proj is not None else x
-        return F.relu(shortcut + self.body(x))
+        return relu(F, shortcut + self.body(x))
 
 
 class InceptionLikeBlock(HybridBlock):
@@ -57,7 +57,7 @@ class InceptionLikeBlock(HybridBlock):
 
     def hybrid_forward(self, F, x):
         shortcut = self.proj(x) if self.proj is not None else x
-        return F.relu(F.add_n(shortcut, *[b(x) for b in self.branches]))
+        return relu(F, F.add_n(shortcut, *[b(x) for b in self.branches]))
 
 
 class MergeAndRunBlock(HybridBlock):
@@ -124,10 +124,10 @@ class MergeAndRunBlock(HybridBlock):
             m = F.add_n(*shortcuts) * (1.0 / self.K)
             shortcuts = [m] * self.K
         if self.head == 'once':
-            return [F.relu(F.add_n(shortcuts[0], *hs))]
+            return [relu(F, F.add_n(shortcuts[0], *hs))]
         if self.head == 'sum':
-            return [F.relu(F.add_n(*[s + h for s, h in zip(shortcuts, hs)]))]
-        return [F.relu(s + h) for s, h in zip(shortcuts, hs)]
+            return [relu(F, F.add_n(*[s + h for s, h in zip(shortcuts, hs)]))]
+        return [relu(F, s + h) for s, h in zip(shortcuts, hs)]
 
     def _fused_forward(self, F, x):
         shortcut = self.proj(x) if self.proj is not None else x
@@ -143,7 +143,7 @@ class MergeAndRunBlock(HybridBlock):
             y = s + F.sum(h, axis=1, keepdims=True)
         elif self.head == 'sum':
             y = F.sum(y, axis=1, keepdims=True)
-        return [F.relu(F.reshape(y, shape=(0, -3, -2)))]
+        return [relu(F, F.reshape(y, shape=(0, -3, -2)))]
 
 
 class IdentityStreamsBlock(MergeAndRunBlock):

@@ -80,3 +80,9 @@ def classifier(in_channels, classes, prefix=None):
         seq.add(nn.Flatten())
         seq.add(nn.Dense(classes, in_units=in_channels, weight_initializer=FC_INIT))
     return seq
+
+
+def relu(F, x):
+    """The ReLU after each sum. As an `Activation` operator rather than `relu`, since MXNet's
+    oneDNN graph pass fuses Activation (not relu) into the preceding convolution and sum."""
+    return F.Activation(x, act_type='relu')

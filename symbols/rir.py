@@ -17,7 +17,7 @@ Choices the RiR paper leaves open (documented in README):
 """
 from mxnet.gluon import HybridBlock, nn
 
-from .layers import CONV_INIT, batch_norm, classifier, conv_bn, projection
+from .layers import CONV_INIT, batch_norm, classifier, conv_bn, projection, relu
 from .registry import register_model, register_preset
 
 
@@ -40,7 +40,7 @@ class GeneralizedResidualLayer(HybridBlock):
         shortcut = self.proj(r) if self.proj is not None else r
         y_r = F.slice_axis(y, axis=1, begin=0, end=self.c) + shortcut
         y_t = F.slice_axis(y, axis=1, begin=self.c, end=2 * self.c)
-        return F.relu(self.bn(F.concat(y_r, y_t, dim=1)))
+        return relu(F, self.bn(F.concat(y_r, y_t, dim=1)))
 
 
 class RiRBlock(HybridBlock):

@@ -42,7 +42,7 @@ print('scaled %d losses by %s' % (len(scaled), sorted(set(scaled))))
 
 def test_amp_path_trains_checkpoints_and_exports(tmp_path_factory, tmp_path):
     digits = digits_dir(tmp_path_factory)
-    argv = ['--amp', '--mkldnn', '--data-dir', digits, '--save-dir', str(tmp_path), '--model',
+    argv = ['--amp', '--data-dir', digits, '--save-dir', str(tmp_path), '--model',
             'resnet', '--L', '3', '--epochs', '2', '--max-batches', '4', '--batch-size', '16',
             '--max-val-batches', '2', '--lr-steps', '100', '--no-progress']
     r = subprocess.run([sys.executable, '-c', CHILD] + argv, cwd=REPO, capture_output=True,

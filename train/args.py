@@ -69,12 +69,6 @@ def add_fit_args(parser):
                    help='seeds init, data order and augmentation (per epoch: resumable)')
     g.add_argument('--amp', action='store_true',
                    help='float16 mixed precision (mx.contrib.amp); GPUs only')
-    g.add_argument('--mkldnn', action='store_true',
-                   help='use MKL-DNN\'s CPU kernels. Off by default because with several '
-                        'OpenMP threads they are not run-to-run deterministic (two runs with one '
-                        'seed differ after a few steps), which rules out a bit-identical '
-                        '--resume; MXNet\'s reference kernels measured as fast on the small '
-                        'models here. MXNET_MKLDNN_ENABLED in the environment takes precedence')
     g.add_argument('--max-batches', type=int, default=None,
                    help='cap on training batches per epoch (smoke runs)')
     g.add_argument('--max-val-batches', type=int, default=None,

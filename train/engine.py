@@ -3,8 +3,9 @@
 Data parallel over every given context (split_and_load + gluon.Trainer on the chosen KVStore),
 across machines with MXNet's parameter server (tools/launch.py). Resumable bit for bit: each
 epoch's randomness is seeded from (seed, epoch), the learning rate is a function of the epoch,
-checkpoints hold parameters, momentum and the epoch count, and CPU runs use MXNet's
-deterministic reference kernels unless --mkldnn is given.
+and checkpoints hold parameters, momentum and the epoch count; CPU runs use MXNet's naive
+(program-order) engine, which makes oneDNN's results independent of scheduling
+(dmrnet.symbols.runtime.use_naive_engine_on_cpu).
 
 Exit status: 0 done, 2 bad input (devices, data, resume, flags), 3 the run stopped (the loss
 diverged, a checkpoint could not be written); the last good checkpoint is kept in both cases.
@@ -29,6 +30,7 @@ from dmrnet.symbols import count_params, get_model
 from dmrnet.symbols.atomic import atomic_path
 from dmrnet.symbols.export import export_model
 from dmrnet.symbols.registry import preset, resolve
+from dmrnet.symbols.runtime import use_naive_engine_on_cpu
 from dmrnet.train import checkpoint
 from dmrnet.train.args import lr_at, lr_steps, parse_devices
 
@@ -230,6 +232,8 @@ class Run:
     def __init__(self, args, data):
         self.args, self.data = args, data
         self.contexts = get_contexts(args)
+        # Before the first operator (the KVStore's included), which creates MXNet's engine.
+        self.engine = use_naive_engine_on_cpu(self.contexts)
         self.kv = create_kvstore(args, self.contexts)
         dist = not isinstance(self.kv, str)
         self.async_kv = 'async' in args.kv_store
@@ -366,12 +370,6 @@ def make_trainer(net, optimizer, opt_params, kv='device', async_kv=False):
 
 def fit(args, data=None):
     """Train (or resume) per `args`; returns the summary dict. Raises UserError / RunStopped."""
-    if not args.mkldnn:
-        # Read by MXNet when it dispatches its first operator, so this must come before any.
-        os.environ.setdefault('MXNET_MKLDNN_ENABLED', '0')
-        # Without MKL-DNN, MXNet warns once per operator that it uses the dense kernel, which
-        # is the intended one here.
-        os.environ.setdefault('MXNET_STORAGE_FALLBACK_LOG_VERBOSE', '0')
     if data is None:
         import dmrnet.data as data
     run = Run(args, data)
@@ -379,7 +377,7 @@ def fit(args, data=None):
     log.info('%s on %s: %d worker(s) x %s, total batch %d (%d per %s), kvstore %s',
              run.name, a.dataset, run.num_workers, ','.join(map(str, run.contexts)),
              a.batch_size, a.batch_size // (run.num_workers * len(run.contexts)),
-             'device', a.kv_store)
+             'device', a.kv_store + ', engine ' + run.engine)
     if a.amp:
         from mxnet.contrib import amp
         amp.init()
