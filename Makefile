@@ -30,7 +30,7 @@ GPUS_PER_RUN ?=
 # Flags only when given, so each script keeps its own recipe otherwise.
 TRAIN_FLAGS = --gpus '$(GPUS)' $(if $(MODEL),--model $(MODEL)) $(if $(EPOCHS),--epochs $(EPOCHS)) $(ARGS)
 
-.PHONY: venv test demo params clean-venv \
+.PHONY: venv test demo params clean-venv bench \
         data-digits data-cifar10 data-cifar100 data-svhn data-imagenet bench-data \
         cifar10 cifar100 svhn imagenet \
         table2 table3 table5 figure6 imagenet-compare digits-compare report paths flow
@@ -45,7 +45,15 @@ $(STAMP): setup.py requirements.txt requirements-test.txt $(wildcard */__init__.
 	$(PIP) install -q --no-deps -e .
 	touch $(STAMP)
 
-test: venv
+# PyTorch (the benchmark's reference) goes into its own folder with --no-deps:
+# requirements-bench.txt says why; tools/benchmark.py finds it there. The tests use it too, to
+# check that the PyTorch DMRNet computes what ours does.
+BENCH_SITE := $(VENV)/bench-site
+$(BENCH_SITE)/.installed: requirements-bench.txt $(STAMP)
+	$(PIP) install -q --no-deps --upgrade --target $(BENCH_SITE) -r requirements-bench.txt
+	touch $@
+
+test: venv $(BENCH_SITE)/.installed
 	$(PY) -m pytest -q tests
 
 # The embedded default: a DMRNet (L=6) on scikit-learn's digits, 10 epochs on the CPU (about 3
@@ -59,6 +67,12 @@ demo: venv
 
 params: venv
 	$(PY) tools/params.py
+
+# DMRNet-56 against GluonCV's ResNet-110 and PyTorch eager, in one run (tools/benchmark.py).
+# make bench [MODEL=dmrnet56] [BATCH=64] [GPUS=0] [ARGS='--json']
+bench: venv $(BENCH_SITE)/.installed
+	$(PY) tools/benchmark.py --model $(or $(MODEL),dmrnet56) --batch-size $(or $(BATCH),64) \
+	    $(if $(GPUS),--gpus $(GPUS)) $(ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

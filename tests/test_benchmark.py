@@ -1,0 +1,200 @@
+"""tools/benchmark.py, tools/quantize.py, tools/formselect.py and tools/torch_dmrnet.py: the
+benchmark runs at a tiny setting and reports every field; FLOP counting is exact on small known
+nets; the oneDNN rewrite and INT8 quantization keep the model's function. No timing assertions."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import dmrnet.symbols  # noqa: F401  (runtime defaults before mxnet)
+import mxnet as mx
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TOOLS = os.path.join(REPO, 'tools')
+sys.path.insert(0, TOOLS)
+
+import benchmark  # noqa: E402
+import quantize  # noqa: E402
+
+IMPL_FIELDS = ('name', 'flops_per_image', 'train_images_per_sec', 'train_gflops',
+               'train_fraction_of_gemm_peak', 'infer_images_per_sec', 'infer_gflops',
+               'infer_fraction_of_gemm_peak', 'latency_ms', 'train_peak_rss_mb',
+               'infer_peak_rss_mb')
+
+
+@pytest.fixture(scope='module')
+def report(tmp_path_factory):
+    out = tmp_path_factory.mktemp('bench') / 'report.json'
+    cmd = [sys.executable, os.path.join(TOOLS, 'benchmark.py'), '--model', 'dmrnet',
+           '--model-kwargs', '{"L": 6}', '--batch-size', '4', '--warmup', '1', '--repeats', '1', '--rounds', '2',
+           '--gluoncv-model', 'cifar_resnet20_v1', '--torch-variants', 'nchw', '--num-calib', '8',
+           '--inprocess', '--json', '--out', str(out)]
+    env = dict(os.environ, DMRNET_CACHE_DIR=str(out.parent))  # leave the user's cache alone
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=600, env=env)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
+    rep = json.loads(p.stdout.strip().splitlines()[-1])
+    assert json.loads(out.read_text()) == rep
+    return rep
+
+
+def test_report_schema(report):
+    for key in ('schema', 'date', 'command', 'machine', 'model', 'batch_size', 'dtype', 'gemm',
+                'implementations', 'form_selection', 'ratios', 'targets', 'threads', 'env',
+                'errors', 'skipped', 'jobs'):
+        assert key in report, key
+    assert report['errors'] == {}
+    assert report['gemm']['peak_gflops'] > 0
+    assert report['threads']['omp_num_threads'] >= 1
+    ours = report['implementations']['dmrnet']
+    for f in IMPL_FIELDS + ('int8_images_per_sec', 'int8_latency_ms',
+                            'int8_top1_agreement_with_fp32'):
+        assert ours.get(f) is not None, f
+    assert ours['flops_per_image'] > 0
+    gcv = report['implementations']['gluoncv']
+    for f in IMPL_FIELDS:
+        assert gcv.get(f) is not None, f
+    fs = report['form_selection']
+    assert fs['train']['chosen'] in ('branch', 'fused')
+    assert fs['inference']['chosen'] in ('branch', 'fused')
+    assert set(fs['train']['images_per_sec']) == {'branch', 'fused'}
+    assert [t['threshold'] for t in report['targets']] == [1.25, 1.0, 1.5, 2.5]
+    if 'pytorch' in report['implementations'] and not report['skipped']:
+        torch_impl = report['implementations']['pytorch']
+        for f in ('train_images_per_sec', 'infer_images_per_sec', 'latency_ms'):
+            assert torch_impl.get(f) is not None, f
+        # the PyTorch network does exactly the work of ours
+        assert torch_impl['flops_per_image'] == ours['flops_per_image']
+        assert report['ratios']['train_vs_pytorch'] is not None
+        assert report['threads']['torch_threads'] == report['threads']['omp_num_threads']
+    else:
+        assert 'torch:train' in report['skipped']
+
+
+def test_table_formats(report):
+    text = benchmark.format_table(report)
+    assert 'form (train)' in text and 'target' in text
+
+
+def _conv_net():
+    data = mx.sym.var('data')
+    x = mx.sym.Convolution(data, num_filter=8, kernel=(3, 3), pad=(1, 1), no_bias=True, name='c1')
+    x = mx.sym.Convolution(x, num_filter=8, kernel=(3, 3), stride=(2, 2), pad=(1, 1),
+                           num_group=2, no_bias=True, name='c2')
+    x = mx.sym.Pooling(x, global_pool=True, pool_type='avg', kernel=(1, 1))
+    return mx.sym.FullyConnected(mx.sym.flatten(x), num_hidden=10, name='fc')
+
+
+def test_flop_count_known_net():
+    f = benchmark.count_flops(_conv_net(), (2, 3, 16, 16))
+    c1 = 8 * 16 * 16 * 3 * 9          # outputs x (Cin kh kw)
+    c2 = 8 * 8 * 8 * (8 // 2) * 9      # grouped: Cin/groups
+    fc = 10 * 8
+    assert f['macs'] == c1 + c2 + fc
+    assert f['flops'] == 2 * (c1 + c2 + fc)
+    assert f['fc_flops'] == 2 * fc
+
+
+def test_flop_count_matches_resnet_formula():
+    from dmrnet.symbols import get_model
+    net = get_model('resnet', L=9)  # ResNet-20
+    net.initialize()
+    net.hybridize()
+    net(mx.nd.zeros((1, 3, 32, 32)))
+    sym = net(mx.sym.var('data'))
+    f = benchmark.count_flops(sym, (1, 3, 32, 32))
+    # ResNet-20: stem 3->16 at 32x32, 3 stages of 3 blocks (2 3x3 convs), projections 1x1
+    macs = 32 * 32 * 16 * 27
+    for i, (c, hw) in enumerate(((16, 32), (32, 16), (64, 8))):
+        cin = 16 if i == 0 else c // 2
+        macs += hw * hw * c * cin * 9 + hw * hw * c * c * 9 + 4 * hw * hw * c * c * 9
+        if i:
+            macs += hw * hw * c * cin
+    macs += 64 * 10
+    assert f['macs'] == macs
+
+
+def _exported(tmp_path, fused=False):
+    from dmrnet.symbols import get_model
+    from dmrnet.symbols.export import export_model
+    net = get_model('dmrnet', L=6, fused=fused)
+    net.initialize(mx.init.Xavier())
+    for name, p in net.collect_params().items():
+        if name.endswith('running_var'):
+            p.set_data(mx.nd.random.uniform(0.5, 1.5, shape=p.shape))
+        elif name.endswith('running_mean'):
+            p.set_data(mx.nd.random.normal(0, 0.1, shape=p.shape))
+    prefix = str(tmp_path / ('f' if fused else 'b'))
+    export_model(net, prefix)
+    return mx.model.load_checkpoint(prefix, 0)
+
+
+@pytest.mark.parametrize('fused', [False, True])
+def test_onednn_rewrite_same_function(tmp_path, fused):
+    sym, args, aux = _exported(tmp_path, fused)
+    x = mx.nd.random.normal(shape=(4, 3, 32, 32))
+    ref = quantize.to_block(sym, args, aux)(x).asnumpy()
+    fast = benchmark.rewrite_for_onednn(sym).get_backend_symbol('MKLDNN')
+    out = quantize.to_block(fast, args, aux)(x).asnumpy()
+    np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
+
+
+def test_int8_agrees_with_fp32(tmp_path):
+    sym, args, aux = _exported(tmp_path)
+    rng = np.random.RandomState(0)
+    calib = [mx.nd.array(rng.normal(size=(8, 3, 32, 32))) for _ in range(4)]
+    it = quantize._DataOnly(calib, 8, (8, 3, 32, 32))
+    qsym, qargs, qaux = quantize.quantize(benchmark.rewrite_for_onednn(sym), args, aux, it,
+                                          'naive', 32)
+    ops = {n['op'] for n in json.loads(qsym.tojson())['nodes']}
+    assert any('quantize' in op for op in ops)
+    x = calib[0]
+    ref = quantize.to_block(sym, args, aux)(x).asnumpy()
+    q = quantize.to_block(qsym, qargs, qaux)(x).asnumpy()
+    assert np.abs(q - ref).max() <= 0.1 * np.abs(ref).max()
+    assert (q.argmax(1) == ref.argmax(1)).mean() >= 0.75
+    files = quantize.save(str(tmp_path / 'q'), qsym, qargs, qaux)
+    assert all(os.path.exists(f) for f in files)
+
+
+def test_formselect_cache(tmp_path, monkeypatch):
+    import formselect
+    monkeypatch.setenv('DMRNET_CACHE_DIR', str(tmp_path))
+    chosen = formselect.record('cpu:test', 'dmrnet56', 64, 'train', {'branch': 2.0, 'fused': 1.0})
+    assert chosen == 'branch'
+    assert formselect.cached('cpu:test', 'dmrnet56', 64, 'train') == 'branch'
+    # a preset and its family spelled out are the same network
+    assert formselect.canonical('dmrnet56') == formselect.canonical('dmrnet', L=54, width=1)
+    assert formselect.cached('cpu:test', 'dmrnet56', 64, 'inference') is None
+    device = formselect.device_key('cpu')
+    assert formselect.auto_fused('dmrnet', {'L': 54}) is False  # nothing measured: branch
+    formselect.record(device, 'dmrnet56', 64, 'train', {'branch': 1.0, 'fused': 2.0})
+    assert formselect.auto_fused('dmrnet', {'L': 54}) is True
+
+
+def test_report_records_form_choice(report):
+    assert report['form_selection']['device'].startswith('cpu:')
+
+
+def test_torch_dmrnet_matches_gluon():
+    torch = benchmark.import_torch()
+    if torch is None:
+        pytest.skip('PyTorch not installed (make bench installs it into .venv/bench-site)')
+    from torch_dmrnet import DMRNet, copy_from_gluon, count_params
+    from dmrnet.symbols import count_params as gluon_count, get_model
+    assert count_params(DMRNet(L=54)) == gluon_count(get_model('dmrnet56')) == 1710426
+    g = get_model('dmrnet', L=12)
+    g.initialize(mx.init.Xavier())
+    for name, p in g.collect_params().items():
+        if name.endswith('running_var'):
+            p.set_data(mx.nd.random.uniform(0.5, 1.5, shape=p.shape))
+        elif name.endswith('running_mean'):
+            p.set_data(mx.nd.random.normal(0, 0.1, shape=p.shape))
+    t = copy_from_gluon(g, DMRNet(L=12)).eval()
+    x = np.random.RandomState(0).normal(size=(2, 3, 32, 32)).astype(np.float32)
+    ref = g(mx.nd.array(x)).asnumpy()
+    with torch.inference_mode():
+        out = t(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
