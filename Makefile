@@ -56,8 +56,8 @@ $(BENCH_SITE)/.installed: requirements-bench.txt $(STAMP)
 test: venv $(BENCH_SITE)/.installed
 	$(PY) -m pytest -q tests
 
-# The embedded default: a DMRNet (L=6) on scikit-learn's digits, 10 epochs on the CPU (about 3
-# minutes on 2 cores); writes runs/demo (log.jsonl, curves.png, best/last exports) and ends with
+# The embedded default: a DMRNet (L=6) on scikit-learn's digits, 10 epochs on the CPU (under a
+# minute on 2 cores); writes runs/demo (log.jsonl, curves.png, best/last exports) and ends with
 # the exported best model's test error. A new demo replaces the previous one.
 demo: venv
 	rm -rf $(RUNS)/demo
@@ -121,7 +121,7 @@ table2 table3 table5 figure6 imagenet-compare: venv
 	$(PY) tools/report.py --runs-dir $(RUNS)
 
 # The real experiment this machine can run: ResNet vs DILNet vs DMRNet at L=12 on the digits,
-# 5 seeds each, one scaled recipe for all (about 35 minutes on 2 cores).
+# 5 seeds each, one scaled recipe for all (about 6 minutes on 2 cores).
 digits-compare: data-digits
 	$(PY) tools/experiments.py digits-compare --L 12 --epochs 4 $(EXP) -- --no-progress
 	$(PY) tools/report.py digits --runs-dir $(RUNS)
