@@ -100,7 +100,11 @@ def download(url, dest, md5, fix):
             out.flush()
             check_md5(tmp, md5, fix)
     except OSError as e:
-        raise DataError(url, 'download failed (%s)' % e, fix) from None
+        # Retrying the same command rarely helps offline: say how to bring the file in by hand.
+        raise DataError(url, 'download failed (%s)' % e,
+                        'fetch it on a machine with access, copy it to %s (it is verified by '
+                        'md5) and run the same command again; or give the local copy with '
+                        '--src' % dest) from None
     return dest
 
 
