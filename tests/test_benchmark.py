@@ -116,16 +116,21 @@ def test_flop_count_matches_resnet_formula():
     assert f['macs'] == macs
 
 
-def _exported(tmp_path, fused=False):
-    from dmrnet.symbols import get_model
-    from dmrnet.symbols.export import export_model
-    net = get_model('dmrnet', L=6, fused=fused)
+def _initialized(net):
+    """Initialised, with non-trivial BatchNorm running statistics (inference uses them)."""
     net.initialize(mx.init.Xavier())
     for name, p in net.collect_params().items():
         if name.endswith('running_var'):
             p.set_data(mx.nd.random.uniform(0.5, 1.5, shape=p.shape))
         elif name.endswith('running_mean'):
             p.set_data(mx.nd.random.normal(0, 0.1, shape=p.shape))
+    return net
+
+
+def _exported(tmp_path, fused=False):
+    from dmrnet.symbols import get_model
+    from dmrnet.symbols.export import export_model
+    net = _initialized(get_model('dmrnet', L=6, fused=fused))
     prefix = str(tmp_path / ('f' if fused else 'b'))
     export_model(net, prefix)
     return mx.model.load_checkpoint(prefix, 0)
@@ -185,13 +190,7 @@ def test_torch_dmrnet_matches_gluon():
     from torch_dmrnet import DMRNet, copy_from_gluon, count_params
     from dmrnet.symbols import count_params as gluon_count, get_model
     assert count_params(DMRNet(L=54)) == gluon_count(get_model('dmrnet56')) == 1710426
-    g = get_model('dmrnet', L=12)
-    g.initialize(mx.init.Xavier())
-    for name, p in g.collect_params().items():
-        if name.endswith('running_var'):
-            p.set_data(mx.nd.random.uniform(0.5, 1.5, shape=p.shape))
-        elif name.endswith('running_mean'):
-            p.set_data(mx.nd.random.normal(0, 0.1, shape=p.shape))
+    g = _initialized(get_model('dmrnet', L=12))
     t = copy_from_gluon(g, DMRNet(L=12)).eval()
     x = np.random.RandomState(0).normal(size=(2, 3, 32, 32)).astype(np.float32)
     ref = g(mx.nd.array(x)).asnumpy()

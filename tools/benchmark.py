@@ -49,6 +49,9 @@ REPO = os.path.dirname(HERE)
 # a torch >= 2.0 importable (gluoncv/check.py), and the project's code imports GluonCV.
 BENCH_SITE = os.path.join(REPO, '.venv', 'bench-site')
 JOB_TAG = 'BENCHJOB '
+if HERE not in sys.path:  # also when imported as dmrnet.tools.benchmark
+    sys.path.insert(0, HERE)
+from formselect import time_calls  # noqa: E402
 SCHEMA_VERSION = 1
 
 # Graph-level defaults the benchmark sets for itself (never overriding the user's choice).
@@ -74,17 +77,6 @@ def _median(xs):
 
 def _maxrss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: kB
-
-
-def _time(fn, warmup, repeats):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        tic = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - tic)
-    return times
 
 
 def import_torch():
@@ -357,15 +349,15 @@ def job_gemm(spec):
     flops = 2.0 * n ** 3
     a = np.random.rand(n, n).astype(np.float32)
     b = np.random.rand(n, n).astype(np.float32)
-    t_np = _median(_time(lambda: np.dot(a, b), 1, spec['repeats']))
+    t_np = _median(time_calls(lambda: np.dot(a, b), 1, spec['repeats']))
     ma, mb = mx.nd.array(a), mx.nd.array(b)
-    t_mx = _median(_time(lambda: mx.nd.dot(ma, mb).wait_to_read(), 1, spec['repeats']))
+    t_mx = _median(time_calls(lambda: mx.nd.dot(ma, mb).wait_to_read(), 1, spec['repeats']))
     res = dict(n=n, numpy_gflops=round(flops / t_np / 1e9, 2), mxnet_gflops=round(flops / t_mx / 1e9, 2))
     torch = import_torch() if spec.get('torch', True) else None
     if torch is not None:  # PyTorch's BLAS (MKL on x86) may use wider vector units than OpenBLAS
         _torch_threads(torch)
         ta, tb = torch.from_numpy(a), torch.from_numpy(b)
-        t_t = _median(_time(lambda: torch.mm(ta, tb), 1, spec['repeats']))
+        t_t = _median(time_calls(lambda: torch.mm(ta, tb), 1, spec['repeats']))
         res['torch_gflops'] = round(flops / t_t / 1e9, 2)
     res['peak_gflops'] = max(v for k, v in res.items() if k.endswith('_gflops'))
     return res
@@ -407,7 +399,7 @@ def job_mx_train(spec):
             loss.backward()
         trainer.step(shape[0])
         mx.nd.waitall()
-    times = _time(step, spec['warmup'], spec['repeats'])
+    times = time_calls(step, spec['warmup'], spec['repeats'])
     from dmrnet.symbols import count_params
     try:
         nparams = count_params(net)
@@ -451,12 +443,12 @@ def _infer_figures(make_block, shape, ctx, spec):
     mx.random.seed(0)  # the same input for every variant, so their outputs compare
     x = mx.nd.random.normal(shape=shape, ctx=ctx)
     big = make_block()
-    times = _time(lambda: big(x).wait_to_read(), spec['warmup'], spec['repeats'])
+    times = time_calls(lambda: big(x).wait_to_read(), spec['warmup'], spec['repeats'])
     out = big(x).asnumpy()
     big = None  # free its memory before the batch-1 block is built
     one = make_block()
     x1 = x[:1]
-    lat = _time(lambda: one(x1).wait_to_read(), max(spec['warmup'], 3),
+    lat = time_calls(lambda: one(x1).wait_to_read(), max(spec['warmup'], 3),
                 max(4 * spec['repeats'], 10))
     return dict(images_per_sec=shape[0] / _median(times), times=times,
                 latency_ms=1000 * _median(lat)), out
@@ -588,7 +580,7 @@ def job_torch_train(spec):
                 opt.step()
             if dev.type == 'cuda':
                 torch.cuda.synchronize()
-        times = _time(step, spec['warmup'], spec['repeats'])
+        times = time_calls(step, spec['warmup'], spec['repeats'])
         res['variants'][variant] = dict(times=times, images_per_sec=b / _median(times))
     best = max(res['variants'], key=lambda k: res['variants'][k]['images_per_sec'])
     res.update(best=best, images_per_sec=res['variants'][best]['images_per_sec'],
@@ -635,8 +627,8 @@ def job_torch_infer(spec):
                 net(inp)
             if dev.type == 'cuda':
                 torch.cuda.synchronize()
-        times = _time(lambda: run(x), spec['warmup'], spec['repeats'])
-        lat = _time(lambda: run(x1), max(spec['warmup'], 3), max(4 * spec['repeats'], 10))
+        times = time_calls(lambda: run(x), spec['warmup'], spec['repeats'])
+        lat = time_calls(lambda: run(x1), max(spec['warmup'], 3), max(4 * spec['repeats'], 10))
         res['variants'][variant] = dict(times=times, images_per_sec=b / _median(times),
                                         latency_ms=1000 * _median(lat))
     best = max(res['variants'], key=lambda k: res['variants'][k]['images_per_sec'])

@@ -118,6 +118,18 @@ def cached(device, model, batch_size, phase):
     return entry['chosen'] if entry else None
 
 
+def time_calls(fn, warmup, repeats):
+    """Wall seconds of `repeats` calls of `fn` after `warmup` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        tic = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - tic)
+    return times
+
+
 def measure(model, ctx, batch_size, phase='train', steps=3, warmup=1):
     """Images/s of both forms on `ctx` (an mx.Context) for `phase` ('train' or 'inference')."""
     import dmrnet.symbols  # noqa: F401
@@ -125,6 +137,7 @@ def measure(model, ctx, batch_size, phase='train', steps=3, warmup=1):
     from mxnet import autograd, gluon
     from dmrnet.symbols import get_model
     from dmrnet.symbols.export import input_shape_for
+    from dmrnet.train.engine import make_trainer
     figures = {}
     for form in FORMS:
         net = get_model(model, fused=(form == 'fused'))
@@ -133,7 +146,7 @@ def measure(model, ctx, batch_size, phase='train', steps=3, warmup=1):
         x = mx.nd.random.normal(shape=input_shape_for(net, batch_size), ctx=ctx)
         y = mx.nd.zeros((batch_size,), ctx=ctx)
         loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
-        trainer = gluon.Trainer(net.collect_params(), 'sgd', {'learning_rate': 0.0})
+        trainer = make_trainer(net, 'nag', {'learning_rate': 0.0, 'momentum': 0.9})
 
         def step():
             if phase == 'train':
@@ -144,13 +157,7 @@ def measure(model, ctx, batch_size, phase='train', steps=3, warmup=1):
             else:
                 net(x)
             mx.nd.waitall()
-        for _ in range(warmup):
-            step()
-        times = []
-        for _ in range(steps):
-            tic = time.perf_counter()
-            step()
-            times.append(time.perf_counter() - tic)
+        times = time_calls(step, warmup, steps)
         figures[form] = batch_size / sorted(times)[len(times) // 2]
     return figures
 

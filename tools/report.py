@@ -364,20 +364,13 @@ def _save(fig, path):
 
 def build(which, records, ref, out_dir):
     """The Table objects (and plots) for the requested tables."""
-    tables = []
-    for name in which:
-        if name == 'table2':
-            tables.append(table2(records, ref))
-        elif name == 'digits':
-            tables.append(digits_table(records, ref))
-        elif name == 'table3':
-            tables.append(table3(records, ref))
-        elif name == 'table4':
-            tables.append(table4(records, ref))
-        elif name == 'table5':
-            tables.append(table5(records, ref))
-        elif name == 'figure6':
-            tables.append(figure6(records, out_dir))
+    builders = {'table2': lambda: table2(records, ref),
+                'digits': lambda: digits_table(records, ref),
+                'table3': lambda: table3(records, ref),
+                'table4': lambda: table4(records, ref),
+                'table5': lambda: table5(records, ref),
+                'figure6': lambda: figure6(records, out_dir)}
+    tables = [builders[name]() for name in which if name in builders]
     if 'table2' in which or 'digits' in which:
         table2_params_plots(records, ref, out_dir)
     return tables
