@@ -20,6 +20,30 @@ def input_shape_for(net, batch_size=1):
     return (batch_size, 3, size, size)
 
 
+def pooling_for_deployment(sym_file):
+    """Rewrite, in an exported symbol file, each global average pooling written as a spatial
+    mean (layers.GlobalAvgPool: axes (2, 3), dimensions kept; faster to train on oneDNN) as the
+    Pooling operator, the same function, which deployment tools expect: oneDNN's fused inference
+    and INT8 graphs, and ONNX (GlobalAveragePool; MXNet 1.9.1 would export the mean as a
+    ReduceMean that onnx 1.14's checker rejects). Returns the number of nodes rewritten."""
+    with open(sym_file) as f:
+        graph = json.load(f)
+    rewritten = 0
+    for node in graph['nodes']:
+        attrs = node.get('attrs', {})
+        if (node['op'] == 'mean'
+                and attrs.get('axis', '').replace(' ', '') in ('(2,3)', '[2,3]')
+                and attrs.get('keepdims', '').lower() in ('true', '1')
+                and attrs.get('exclude', 'False').lower() in ('false', '0')):
+            node['op'] = 'Pooling'
+            node['attrs'] = {'global_pool': 'True', 'kernel': '(1, 1)', 'pool_type': 'avg'}
+            rewritten += 1
+    if rewritten:
+        with open(sym_file, 'w') as f:
+            json.dump(graph, f, indent=2)
+    return rewritten
+
+
 def export_model(net, prefix, epoch=0, input_shape=None, ctx=None, metadata=None):
     """Hybridize (static_alloc, static_shape), run one forward pass and export.
 
@@ -37,6 +61,7 @@ def export_model(net, prefix, epoch=0, input_shape=None, ctx=None, metadata=None
     # Gluon writes both files itself; export to a temporary prefix, then rename each file.
     tmp_prefix = os.path.join(directory, '.%s.partial' % os.path.basename(prefix))
     net.export(tmp_prefix, epoch=epoch)
+    pooling_for_deployment('%s-symbol.json' % tmp_prefix)
     os.replace('%s-symbol.json' % tmp_prefix, sym_file)
     os.replace('%s-%04d.params' % (tmp_prefix, epoch), params_file)
     if metadata is not None:

@@ -76,10 +76,24 @@ def classifier(in_channels, classes, prefix=None):
     """Global average pooling, then a fully connected layer with bias (Table 1's classifier)."""
     seq = nn.HybridSequential(prefix=prefix)
     with seq.name_scope():
-        seq.add(nn.GlobalAvgPool2D())
+        seq.add(GlobalAvgPool())
         seq.add(nn.Flatten())
         seq.add(nn.Dense(classes, in_units=in_channels, weight_initializer=FC_INIT))
     return seq
+
+
+class GlobalAvgPool(nn.HybridBlock):
+    """Global average pooling, (N, C, H, W) -> (N, C, 1, 1): the function of GlobalAvgPool2D.
+
+    Written as a mean over the spatial axes because of how MXNet 1.9.1's oneDNN path trains the
+    Pooling operator: its backward runs oneDNN's reference pooling kernel and hands the gradient
+    over in a layout (acdB16b) for which the last BatchNorms' backward also falls back to the
+    reference kernel; in a DMRNet-56 step that was 45 ms of 700 in three operators (oneDNN's
+    verbose log; `tools/benchmark.py` prints the breakdown). Exported files carry the Pooling
+    operator (`export.pooling_for_deployment`), which deployment tools know."""
+
+    def hybrid_forward(self, F, x):
+        return F.mean(x, axis=(2, 3), keepdims=True)
 
 
 def relu(F, x):

@@ -309,6 +309,48 @@ def test_export_loads_in_symbolblock_and_module(name, kwargs, tmp_path):
     close(mod.get_outputs()[0].asnumpy(), expect)
 
 
+def _ops(sym):
+    import json
+    return [n['op'] for n in json.loads(sym.tojson())['nodes']]
+
+
+@pytest.mark.parametrize('name', ['dmrnet14', 'resnet_imagenet', 'identity50_noshare', 'rir18'])
+def test_classifier_trains_with_mean_and_exports_pooling(name, tmp_path):
+    """Networks pool with a spatial mean (the fast oneDNN training path); exported files carry
+    the Pooling operator instead, one per classifier, with the same outputs."""
+    net = get_model(name, **({'stages': (1, 1, 1, 1)} if name == 'resnet_imagenet' else {}))
+    net.initialize()
+    stem_pools = 1 if name == 'resnet_imagenet' else 0  # the ImageNet stem's max-pooling
+    traced = _ops(net(mx.sym.var('data')))
+    heads = traced.count('mean')
+    assert heads >= 1 and traced.count('Pooling') == stem_pools
+    prefix = str(tmp_path / 'm')
+    export_model(net, prefix)
+    sym, args, aux = mx.model.load_checkpoint(prefix, 0)
+    ops = _ops(sym)
+    assert 'mean' not in ops and ops.count('Pooling') == heads + stem_pools
+    x = rand(*input_shape_for(net, batch_size=2), seed=3)
+    close(import_model(prefix)(x).asnumpy(), net(x).asnumpy())
+
+
+def test_pooling_rewrite_only_global_means(tmp_path):
+    from dmrnet.symbols.export import pooling_for_deployment
+    data = mx.sym.var('data')
+    outs = [mx.sym.mean(data, axis=(2, 3), keepdims=True),  # global average pooling
+            mx.sym.mean(data, axis=(2, 3)),                 # (N, C): not Pooling's shape
+            mx.sym.mean(data, axis=1, keepdims=True),
+            mx.sym.mean(data, axis=(2, 3), keepdims=True, exclude=True)]
+    path = tmp_path / 's-symbol.json'
+    mx.sym.Group(outs).save(str(path))
+    assert pooling_for_deployment(str(path)) == 1
+    sym = mx.sym.load(str(path))
+    assert _ops(sym).count('Pooling') == 1 and _ops(sym).count('mean') == 3
+    x = rand(2, 3, 5, 5, seed=4)
+    for k, ref in enumerate(outs):
+        close(sym[k].eval(ctx=mx.cpu(), data=x)[0].asnumpy(),
+              ref.eval(ctx=mx.cpu(), data=x)[0].asnumpy())
+
+
 @pytest.mark.parametrize('name', ['dmrnet14', 'dilnet14', 'resnet26', 'identity50_noshare', 'rir18'])
 def test_onnx_export_runs_in_onnxruntime(name, tmp_path):
     ort = pytest.importorskip('onnxruntime')
