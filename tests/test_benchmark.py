@@ -76,6 +76,69 @@ def test_report_schema(report):
 def test_table_formats(report):
     text = benchmark.format_table(report)
     assert 'form (train)' in text and 'target' in text
+    assert 'where the time goes' in text
+
+
+def test_report_breakdown_and_ceilings(report):
+    """The oneDNN trace jobs ran for ours (training and inference) and their figures add up."""
+    bd = report['breakdown']
+    phases = ('train', 'infer')
+    for phase in phases:
+        ours = bd[phase]['ours']
+        conv = ours['onednn_ms']['conv']
+        assert conv > 0  # every net here is convolutions first
+        # oneDNN's primitives run one after another inside the traced iterations
+        assert sum(ours['onednn_ms'].values()) <= ours['traced_wall_ms'] * 1.02
+        ips = report['implementations']['dmrnet'][phase + '_images_per_sec']
+        assert ours['wall_ms'] == pytest.approx(1000 * report['batch_size'] / ips, rel=0.01)
+        assert ours['outside_ms'] == pytest.approx(
+            ours['wall_ms'] - sum(ours['onednn_ms'].values()), abs=0.05)
+    if 'pytorch' in report['implementations'] and not report['skipped']:
+        for phase, key in zip(phases, ('train_vs_pytorch', 'infer_vs_pytorch')):
+            expect = bd[phase]['pytorch']['wall_ms'] / bd[phase]['ours']['onednn_ms']['conv']
+            assert report['ceilings'][key] == pytest.approx(expect, rel=0.01)
+            assert bd[phase]['pytorch']['onednn_ms']['conv'] > 0  # PyTorch convolves in oneDNN
+        assert [t['ceiling'] for t in report['targets']][::2] == [
+            report['ceilings']['train_vs_pytorch'], report['ceilings']['infer_vs_pytorch']]
+
+
+# Lines as the two oneDNN versions print them (MXNet 1.9.1: 2.4.4; PyTorch 2.13: 3.12), taken
+# from traces on the development machine.
+TRACE_LINES = [
+    'dnnl_verbose,exec,cpu,convolution,jit:avx512_common,forward_training,src_f32::blocked:'
+    'abcd:f0 wei_f32::blocked:Acdb16a:f0 bia_undef::undef::f0 dst_f32::blocked:aBcd16b:f0,,'
+    'alg:convolution_direct,mb64_ic3oc16_ih32oh32kh3sh1dh0ph1_iw32ow32kw3sw1dw0pw1,1.5',
+    benchmark.TRACE_BEGIN,
+    'dnnl_verbose,exec,cpu,convolution,jit:avx512_common,forward_training,src_f32::blocked:'
+    'abcd:f0 wei_f32::blocked:Acdb16a:f0 bia_undef::undef::f0 dst_f32::blocked:aBcd16b:f0,,'
+    'alg:convolution_direct,mb64_ic3oc16_ih32oh32kh3sh1dh0ph1_iw32ow32kw3sw1dw0pw1,2.5',
+    'dnnl_verbose,exec,cpu,pooling_v2,ref:any,src_f32::blocked:acdB16b:f0 dst_f32::blocked:'
+    'aBcd16b:f0 ws_undef::undef::f0,,alg:pooling_avg_include_padding,mb64ic64_ih8oh1kh8sh1dh0'
+    'ph0_iw8ow1kw8sw1dw0pw0,11.5',
+    'dnnl_verbose,create:cache_miss,cpu,reorder,jit:uni,undef,src_f32::blocked:abcd:f0,,,'
+    '16x3x3x3,0.1',
+    'onednn_verbose,v1,primitive,info,template:operation,engine,primitive,implementation,'
+    'prop_kind,memory_descriptors,attributes,auxiliary,problem_desc,exec_time',
+    'onednn_verbose,v1,primitive,exec,cpu,convolution,brg_conv_fwd:avx512_core,'
+    'forward_training,src:f32::blocked:acdb::f0 wei:f32:a:blocked:Acdb16a::f0 bia:undef::'
+    'undef::: dst:f32::blocked:acdb::f0,attr-scratchpad:user,alg:convolution_direct,'
+    'mb64_ic3oc16_ih32oh32kh3sh1dh0ph1_iw32ow32kw3sw1dw0pw1,1.0',
+    'onednn_verbose,v1,primitive,exec,cpu,reorder,jit:blk,undef,src:f32::blocked:acdb::f0 dst:'
+    'f32::blocked:Acdb16a::f0,attr-scratchpad:user,,16x16x3x3,0.25',
+    'onednn_verbose,v1,primitive,exec,cpu,matmul,brg:avx512_core,undef,src:f32,,,2x3,0.75',
+    'some other line the program printed',
+    benchmark.TRACE_END,
+    'dnnl_verbose,exec,cpu,sum,simple:any,undef,src_f32::blocked:aBcd16b:f0,,,64x16x32x32,9.0',
+]
+
+
+def test_parse_trace_reads_both_onednn_formats():
+    got = benchmark.parse_trace(TRACE_LINES, iterations=2)
+    # only executions between the marks count (not creation lines, not what came before or
+    # after), divided over the iterations; kinds without a column of their own go to 'other'
+    assert got == pytest.approx({'conv': (2.5 + 1.0) / 2, 'pool': 11.5 / 2, 'reorder': 0.25 / 2,
+                                 'other': 0.75 / 2})
+    assert benchmark.parse_trace(TRACE_LINES[:1], iterations=1) == {}
 
 
 def _conv_net():

@@ -241,7 +241,7 @@ def fold_merge_scales(sym, arg_params):
             scale[i] = 1.0
             if consumers.get(i, 0) == 1:
                 flexible.add(i)
-        elif op in ('relu', 'Activation', 'Pooling', 'Flatten', 'flatten'):
+        elif op in ('relu', 'Activation', 'Pooling', 'Flatten', 'flatten', 'mean'):
             if op == 'Activation' and node['attrs'].get('act_type') != 'relu':
                 if scale[ins[0]] != 1.0:
                     raise NotFoldable('%s: %s' % (node['name'], node['attrs'].get('act_type')))
@@ -363,7 +363,9 @@ def job_gemm(spec):
     return res
 
 
-def job_mx_train(spec):
+def _mx_train_step(spec):
+    """(step, shape, info): one training iteration of the job's network as train/engine.py
+    runs it (its engine, its Trainer), on synthetic data."""
     import mxnet as mx
     from mxnet import autograd, gluon
     from dmrnet.symbols.runtime import use_naive_engine_on_cpu
@@ -372,7 +374,6 @@ def job_mx_train(spec):
     # The engine a training run of train/engine.py uses on this device, chosen before the first
     # operator creates it.
     engine = use_naive_engine_on_cpu([ctx])
-    base = _maxrss_mb()
     amp = spec.get('amp')
     if amp:
         from mxnet.contrib import amp as mxamp
@@ -382,7 +383,7 @@ def job_mx_train(spec):
     opt_params = {'learning_rate': 0.01, 'momentum': 0.9, 'wd': 1e-4}
     if amp:
         opt_params['multi_precision'] = True
-    trainer, trainer_from = make_trainer(net, 'nag', opt_params, 'device'), 'train.engine'
+    trainer = make_trainer(net, 'nag', opt_params, 'device')
     if amp:
         mxamp.init_trainer(trainer)
     x = mx.nd.random.normal(shape=shape, ctx=ctx)
@@ -399,16 +400,23 @@ def job_mx_train(spec):
             loss.backward()
         trainer.step(shape[0])
         mx.nd.waitall()
+    return step, shape, dict(net=net, ctx=ctx, engine=engine, trainer='train.engine')
+
+
+def job_mx_train(spec):
+    base = _maxrss_mb()
+    step, shape, info = _mx_train_step(spec)
     times = time_calls(step, spec['warmup'], spec['repeats'])
     from dmrnet.symbols import count_params
+    net = info['net']
     try:
         nparams = count_params(net)
     except Exception:
         nparams = sum(int(_prod(p.shape)) for p in net.collect_params().values()
                       if p.grad_req != 'null')
-    res = dict(times=times, images_per_sec=shape[0] / _median(times), trainer=trainer_from,
-               engine=engine, params=nparams, **_threads_info())
-    res.update(_mem_info(base, ctx))
+    res = dict(times=times, images_per_sec=shape[0] / _median(times), trainer=info['trainer'],
+               engine=info['engine'], params=nparams, **_threads_info())
+    res.update(_mem_info(base, info['ctx']))
     return res
 
 
@@ -454,20 +462,29 @@ def _infer_figures(make_block, shape, ctx, spec):
                 latency_ms=1000 * _median(lat)), out
 
 
+def _mx_infer_variants(spec, ctx, folder):
+    """The job's network exported into `folder` and loaded back as the graphs the inference
+    job runs: ({'plain': (sym, args)[, 'onednn': (sym, args)]}, aux, shape, info). The oneDNN
+    graph (CPUs): merge scales folded, operators renamed, MXNet's MKLDNN subgraph pass."""
+    import mxnet as mx
+    prefix, shape = _export(spec, ctx, folder)
+    sym, args, aux = mx.model.load_checkpoint(prefix, 0)
+    info = dict(flops=count_flops(sym, (1,) + shape[1:]))
+    variants = {'plain': (sym, args)}
+    if ctx.device_type == 'cpu' and spec.get('onednn', True):
+        osym, oargs, info['merge_scale_folded'] = optimize_exported(sym, args)
+        variants['onednn'] = (osym.get_backend_symbol('MKLDNN'), oargs)
+    return variants, aux, shape, info
+
+
 def job_mx_infer(spec):
     """The exported model: plain graph and (CPU) the oneDNN-fused graph."""
-    import mxnet as mx
     ctx = _context(spec)
     base = _maxrss_mb()
     res = dict(variants={}, **_threads_info())
     with tempfile.TemporaryDirectory() as folder:
-        prefix, shape = _export(spec, ctx, folder)
-        sym, args, aux = mx.model.load_checkpoint(prefix, 0)
-        res['flops'] = count_flops(sym, (1,) + shape[1:])
-        variants = {'plain': (sym, args)}
-        if ctx.device_type == 'cpu' and spec.get('onednn', True):
-            osym, oargs, res['merge_scale_folded'] = optimize_exported(sym, args)
-            variants['onednn'] = (osym.get_backend_symbol('MKLDNN'), oargs)
+        variants, aux, shape, info = _mx_infer_variants(spec, ctx, folder)
+        res.update(info)
         outs = {}
         for name, (s, a) in variants.items():
             fig, outs[name] = _infer_figures(lambda: _block(s, a, aux, ctx), shape, ctx, spec)
@@ -549,37 +566,48 @@ def _torch_job_setup(spec):
     return torch, dev, base, dict(variants={}, **info)
 
 
+def _torch_memory_format(torch, variant):
+    return torch.channels_last if variant == 'channels_last' else torch.contiguous_format
+
+
+def _torch_train_step(spec, torch, dev, variant):
+    """(step, net): one training iteration of the PyTorch DMRNet in memory layout `variant`,
+    SGD with Nesterov momentum as ours."""
+    b = spec['batch_size']
+    fmt = _torch_memory_format(torch, variant)
+    net = _torch_net(spec, torch).to(dev).to(memory_format=fmt)
+    net.train()
+    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4,
+                          nesterov=True)
+    x = torch.randn(b, 3, 32, 32, device=dev).to(memory_format=fmt)
+    y = torch.randint(0, 10, (b,), device=dev)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    scaler = torch.amp.GradScaler('cuda') if spec.get('amp') and dev.type == 'cuda' else None
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        if scaler is not None:
+            with torch.autocast('cuda', dtype=torch.float16):
+                loss = loss_fn(net(x), y)
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+        else:
+            loss = loss_fn(net(x), y)
+            loss.backward()
+            opt.step()
+        if dev.type == 'cuda':
+            torch.cuda.synchronize()
+    return step, net
+
+
 def job_torch_train(spec):
     torch, dev, base, res = _torch_job_setup(spec)
     if torch is None:
         return res
     b = spec['batch_size']
     for variant in spec['torch_variants']:
-        net = _torch_net(spec, torch).to(dev)
-        fmt = torch.channels_last if variant == 'channels_last' else torch.contiguous_format
-        net = net.to(memory_format=fmt)
-        net.train()
-        opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4,
-                              nesterov=True)
-        x = torch.randn(b, 3, 32, 32, device=dev).to(memory_format=fmt)
-        y = torch.randint(0, 10, (b,), device=dev)
-        loss_fn = torch.nn.CrossEntropyLoss()
-        scaler = torch.amp.GradScaler('cuda') if spec.get('amp') and dev.type == 'cuda' else None
-
-        def step():
-            opt.zero_grad(set_to_none=True)
-            if scaler is not None:
-                with torch.autocast('cuda', dtype=torch.float16):
-                    loss = loss_fn(net(x), y)
-                scaler.scale(loss).backward()
-                scaler.step(opt)
-                scaler.update()
-            else:
-                loss = loss_fn(net(x), y)
-                loss.backward()
-                opt.step()
-            if dev.type == 'cuda':
-                torch.cuda.synchronize()
+        step, net = _torch_train_step(spec, torch, dev, variant)
         times = time_calls(step, spec['warmup'], spec['repeats'])
         res['variants'][variant] = dict(times=times, images_per_sec=b / _median(times))
     best = max(res['variants'], key=lambda k: res['variants'][k]['images_per_sec'])
@@ -609,6 +637,22 @@ def torch_flops(net, torch, shape):
     return 2 * total[0] // shape[0]
 
 
+def _torch_infer_run(spec, torch, dev, variant, net):
+    """(run, x, x1): eval-mode inference of `net` in memory layout `variant` on a batch x and
+    a single image x1."""
+    fmt = _torch_memory_format(torch, variant)
+    net = net.to(dev).to(memory_format=fmt).eval()
+    x = torch.randn(spec['batch_size'], 3, 32, 32, device=dev).to(memory_format=fmt)
+    x1 = x[:1].contiguous(memory_format=fmt)
+
+    def run(inp):
+        with torch.inference_mode():
+            net(inp)
+        if dev.type == 'cuda':
+            torch.cuda.synchronize()
+    return run, x, x1
+
+
 def job_torch_infer(spec):
     torch, dev, base, res = _torch_job_setup(spec)
     if torch is None:
@@ -617,16 +661,7 @@ def job_torch_infer(spec):
     net = _torch_net(spec, torch)
     res['flops_per_image'] = torch_flops(net, torch, (1, 3, 32, 32))
     for variant in spec['torch_variants']:
-        fmt = torch.channels_last if variant == 'channels_last' else torch.contiguous_format
-        net = net.to(dev).to(memory_format=fmt).eval()
-        x = torch.randn(b, 3, 32, 32, device=dev).to(memory_format=fmt)
-        x1 = x[:1].contiguous(memory_format=fmt)
-
-        def run(inp):
-            with torch.inference_mode():
-                net(inp)
-            if dev.type == 'cuda':
-                torch.cuda.synchronize()
+        run, x, x1 = _torch_infer_run(spec, torch, dev, variant, net)
         times = time_calls(lambda: run(x), spec['warmup'], spec['repeats'])
         lat = time_calls(lambda: run(x1), max(spec['warmup'], 3), max(4 * spec['repeats'], 10))
         res['variants'][variant] = dict(times=times, images_per_sec=b / _median(times),
@@ -638,8 +673,103 @@ def job_torch_infer(spec):
     return res
 
 
+# ---------------------------------------------------------------------------------------------
+# where the time goes: oneDNN's own log of every primitive it executes
+
+TRACE_BEGIN, TRACE_END = 'BENCHTRACE begin', 'BENCHTRACE end'
+# MXNet 1.9.1 bundles oneDNN 2.4 (reads DNNL_VERBOSE), PyTorch 2.x oneDNN 3.x (ONEDNN_VERBOSE).
+TRACE_ENV = {'mx': {'DNNL_VERBOSE': '1'}, 'torch': {'ONEDNN_VERBOSE': '1'}}
+# primitive kinds as oneDNN names them -> the columns of the breakdown
+TRACE_KINDS = {'convolution': 'conv', 'batch_normalization': 'bnorm', 'eltwise': 'eltwise',
+               'sum': 'sum', 'binary': 'sum', 'reorder': 'reorder', 'pooling': 'pool',
+               'pooling_v2': 'pool'}
+
+
+def job_trace(spec):
+    """One phase of one implementation ('target': mx_train, mx_infer, torch_train or
+    torch_infer) run with oneDNN's verbose log on (the parent sets TRACE_ENV): warm-up
+    iterations, then TRACE_BEGIN, `repeats` timed iterations and TRACE_END on stdout. The
+    parent adds up the execution times oneDNN logs between the two marks (parse_trace)."""
+    target = spec['target']
+    if target == 'mx_train':
+        fn = _mx_train_step(spec)[0]
+    elif target == 'mx_infer':
+        import mxnet as mx
+        ctx = _context(spec)
+        with tempfile.TemporaryDirectory() as folder:
+            variants, aux, shape, _ = _mx_infer_variants(spec, ctx, folder)
+        sym, args = variants[spec.get('variant', 'onednn')]
+        block = _block(sym, args, aux, ctx)
+        x = mx.nd.random.normal(shape=shape, ctx=ctx)
+
+        def fn():
+            block(x).wait_to_read()
+    else:
+        torch, dev, _, res = _torch_job_setup(spec)
+        if torch is None:
+            return res
+        variant = spec.get('variant', 'channels_last')
+        if target == 'torch_train':
+            fn = _torch_train_step(spec, torch, dev, variant)[0]
+        else:
+            run, x, _ = _torch_infer_run(spec, torch, dev, variant, _torch_net(spec, torch))
+
+            def fn():
+                run(x)
+    time_calls(fn, spec['warmup'], 0)
+    print(TRACE_BEGIN, flush=True)
+    times = time_calls(fn, 0, spec['repeats'])
+    print(TRACE_END, flush=True)
+    return dict(times=times, images_per_sec=spec['batch_size'] / _median(times))
+
+
+def parse_trace(lines, iterations):
+    """Milliseconds per iteration that oneDNN spent in each kind of primitive, from its verbose
+    log between TRACE_BEGIN and TRACE_END. Reads both formats: oneDNN 2.x
+    ('dnnl_verbose,exec,cpu,KIND,IMPL,...,TIME') and 3.x
+    ('onednn_verbose,v1,primitive,exec,cpu,KIND,IMPL,...,TIME'). Returns
+    {column: ms} with the columns of TRACE_KINDS and 'other'."""
+    out, inside = {}, False
+    for line in lines:
+        if line.startswith(TRACE_BEGIN):
+            inside = True
+            continue
+        if line.startswith(TRACE_END):
+            break
+        if not inside:
+            continue
+        f = line.strip().split(',')
+        if f[0] == 'dnnl_verbose' and len(f) > 4 and f[1] == 'exec':
+            kind = f[3]
+        elif (f[0] == 'onednn_verbose' and len(f) > 6 and f[2] == 'primitive'
+              and f[3] == 'exec'):
+            kind = f[5]
+        else:
+            continue
+        try:
+            ms = float(f[-1])
+        except ValueError:
+            continue
+        col = TRACE_KINDS.get(kind, 'other')
+        out[col] = out.get(col, 0.0) + ms
+    return {k: v / iterations for k, v in out.items()}
+
+
+def breakdown(res, batch_size, images_per_sec):
+    """Per-batch figures of a trace job: oneDNN ms by column, the wall time of the untraced
+    timing run (`images_per_sec`; writing the log slows the traced run itself by 10-25%, while
+    oneDNN times each primitive's execution alone), and the rest, 'outside' oneDNN (framework,
+    other kernels, Python)."""
+    onednn = res['onednn_ms']
+    wall = 1000.0 * batch_size / images_per_sec
+    return dict(wall_ms=round(wall, 2), onednn_ms={k: round(v, 2) for k, v in onednn.items()},
+                outside_ms=round(wall - sum(onednn.values()), 2),
+                traced_wall_ms=round(1000 * _median(res['times']), 2))
+
+
 JOBS = {'gemm': job_gemm, 'mx_train': job_mx_train, 'mx_infer': job_mx_infer,
-        'mx_int8': job_mx_int8, 'torch_train': job_torch_train, 'torch_infer': job_torch_infer}
+        'mx_int8': job_mx_int8, 'torch_train': job_torch_train, 'torch_infer': job_torch_infer,
+        'trace': job_trace}
 
 
 def run_job_here(spec):
@@ -656,22 +786,31 @@ def run_job_here(spec):
 
 def run_job(spec, timeout=3600, inprocess=False):
     """Run one job in a fresh process; returns its result dict (or dict(error=...)).
-    inprocess=True runs it here instead (quicker, for tests; memory figures then accumulate)."""
-    if inprocess:
+    inprocess=True runs it here instead (quicker, for tests; memory figures then accumulate).
+    A trace job always runs in its own process, with oneDNN's verbose log switched on there,
+    and its result gets 'onednn_ms' (parse_trace)."""
+    trace = spec['kind'] == 'trace'
+    if inprocess and not trace:
         try:
             return json.loads(json.dumps(run_job_here(spec)))
         except Exception as e:  # reported like a failed child
             return dict(error='%s: %s' % (type(e).__name__, e))
     env = dict(os.environ)
+    if trace:
+        env.update(TRACE_ENV[spec['target'].split('_')[0]])
     cmd = [sys.executable, os.path.abspath(__file__), '--job', json.dumps(spec)]
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout,
                            cwd=REPO)
     except subprocess.TimeoutExpired:
         return dict(error='timed out after %d s' % timeout)
-    for line in p.stdout.splitlines():
+    lines = p.stdout.splitlines()
+    for line in lines:
         if line.startswith(JOB_TAG):
-            return json.loads(line[len(JOB_TAG):])
+            res = json.loads(line[len(JOB_TAG):])
+            if trace and 'times' in res:
+                res['onednn_ms'] = parse_trace(lines, len(res['times']))
+            return res
     tail = (p.stderr or p.stdout).strip().splitlines()[-5:]
     return dict(error='job failed (exit %d): %s' % (p.returncode, ' | '.join(tail)))
 
@@ -746,6 +885,32 @@ def plan(args):
             jobs.append(('torch:train', dict(tjob, kind='torch_train')))
         jobs.append(('torch:infer', dict(tjob, kind='torch_infer')))
     return jobs, forms, tk, gpu, kwargs
+
+
+def trace_plan(args, results, tk, kwargs):
+    """The trace jobs (job_trace): ours and PyTorch, training and inference, each in the form,
+    graph and memory layout that measured fastest in the timing rounds."""
+    def fastest(prefix):
+        cands = {k: v for k, v in results.items() if k.startswith(prefix) and 'images_per_sec' in v}
+        return max(cands, key=lambda k: cands[k]['images_per_sec']) if cands else None
+    common = dict(kind='trace', batch_size=args.batch_size, warmup=args.warmup,
+                  repeats=args.repeats)
+    jobs = []
+    phases = (('train', 'train:'), ('infer', 'infer:')) if not args.no_train else (('infer', 'infer:'),)
+    for phase, prefix in phases:
+        best = fastest(prefix)
+        if best is not None:
+            form = best.split(':')[1]
+            spec = dict(common, target='mx_' + phase, source='dmrnet', model=args.model,
+                        kwargs=kwargs, form=None if form == 'single' else form)
+            if phase == 'infer':
+                spec['variant'] = results[best].get('best', 'onednn')
+            jobs.append(('trace:ours:' + phase, spec))
+        tres = results.get('torch:' + phase, {})
+        if tk is not None and 'best' in tres:
+            jobs.append(('trace:pytorch:' + phase, dict(common, target='torch_' + phase,
+                                                        torch_kwargs=tk, variant=tres['best'])))
+    return jobs
 
 
 def _gflops(flops_per_image, images_per_sec):
@@ -823,8 +988,26 @@ def assemble(args, jobs, results, forms, tk, gpu, kwargs, seconds):
                ('training >= 1.0x GluonCV ' + args.gluoncv_model, 'train_vs_gluoncv', 1.0),
                ('inference (exported) >= 1.5x PyTorch eager', 'infer_vs_pytorch', 1.5),
                ('INT8 >= 2.5x fp32 PyTorch eager', 'int8_vs_pytorch_fp32', 2.5)]
+    bd = {}
+    for key, res in r.items():
+        if key.startswith('trace:') and 'onednn_ms' in res:
+            _, impl, phase = key.split(':')
+            ips = impls.get('dmrnet' if impl == 'ours' else impl, {}).get(
+                phase + '_images_per_sec')
+            if ips:
+                bd.setdefault(phase, {})[impl] = breakdown(res, args.batch_size, ips)
+    out['breakdown'] = bd or None
+
+    def ceiling(phase):
+        # The ratio ours would reach if everything but its convolution primitives took no time:
+        # no implementation on MXNet 1.9.1's oneDNN kernels can do better.
+        b = bd.get(phase, {})
+        conv = b.get('ours', {}).get('onednn_ms', {}).get('conv')
+        return round(b['pytorch']['wall_ms'] / conv, 3) if conv and 'pytorch' in b else None
+    out['ceilings'] = dict(train_vs_pytorch=ceiling('train'), infer_vs_pytorch=ceiling('infer'))
     out['targets'] = [dict(target=name, ratio=out['ratios'][key], threshold=thr,
-                           met=(out['ratios'][key] >= thr) if out['ratios'][key] else None)
+                           met=(out['ratios'][key] >= thr) if out['ratios'][key] else None,
+                           ceiling=out['ceilings'].get(key))
                       for name, key, thr in targets]
     out['threads'] = {k: v for k, v in (train or infer or {}).items()
                       if k in ('omp_num_threads', 'mxnet_engine', 'mkldnn')}
@@ -922,9 +1105,25 @@ def format_table(rep):
                     '%s %.1f i/s' % kv for kv in sorted(fs[phase]['images_per_sec'].items()))))
     lines.append('ratios: ' + ', '.join('%s %s' % (k, v) for k, v in rep['ratios'].items()
                                         if v is not None))
+    bd = rep.get('breakdown') or {}
+    if bd:
+        cols = ('conv', 'bnorm', 'eltwise', 'sum', 'reorder', 'pool', 'other')
+        lines.append("where the time goes, ms per batch: oneDNN's own timing of each primitive "
+                     "(verbose log, a separate run); wall from the timing run above; "
+                     "outside = wall - oneDNN")
+        head = '%-6s %-9s %8s' % ('phase', 'impl', 'wall') + ''.join(
+            ' %7s' % c for c in cols) + ' %8s' % 'outside'
+        lines += [head, '-' * len(head)]
+        for phase in ('train', 'infer'):
+            for impl, b in sorted(bd.get(phase, {}).items(), key=lambda kv: kv[0] != 'ours'):
+                lines.append('%-6s %-9s %8.1f' % (phase, impl, b['wall_ms']) + ''.join(
+                    ' %7.1f' % b['onednn_ms'].get(c, 0.0) for c in cols) +
+                    ' %8.1f' % b['outside_ms'])
     for t in rep['targets']:
-        lines.append('target %-45s %6s  %s' % (t['target'], t['ratio'],
-                                              {True: 'MET', False: 'NOT MET', None: 'n/a'}[t['met']]))
+        lines.append('target %-45s %6s  %s%s' % (
+            t['target'], t['ratio'], {True: 'MET', False: 'NOT MET', None: 'n/a'}[t['met']],
+            '  (ceiling %.2f: PyTorch\'s time / our convolutions\' time)' % t['ceiling']
+            if t.get('ceiling') else ''))
     for k, v in rep['skipped'].items():
         lines.append('skipped %s: %s' % (k, v))
     for k, v in rep['errors'].items():
@@ -958,6 +1157,8 @@ def parse_args(argv=None):
     p.add_argument('--no-torch', action='store_true')
     p.add_argument('--no-int8', action='store_true')
     p.add_argument('--no-train', action='store_true')
+    p.add_argument('--no-trace', action='store_true',
+                   help='skip the oneDNN breakdown of where the time goes (CPU runs)')
     p.add_argument('--torch-variants', default='nchw,channels_last')
     p.add_argument('--calib-data-dir', default=None,
                    help='packed .rec folder whose training images calibrate INT8')
@@ -1016,6 +1217,10 @@ def main(argv=None):
             print('[%d/%d] %s ...' % (rnd + 1, args.rounds, key), file=sys.stderr, flush=True)
             rounds.setdefault(key, []).append(run_job(spec, inprocess=args.inprocess))
     results = {k: _merge_rounds(v) for k, v in rounds.items()}
+    if not args.no_trace and gpu is None:
+        for key, spec in trace_plan(args, results, tk, kwargs):
+            print('[trace] %s ...' % key, file=sys.stderr, flush=True)
+            results[key] = run_job(spec, inprocess=args.inprocess)
     rep = assemble(args, jobs, results, forms, tk, gpu, kwargs, time.time() - tic)
     if 'int8' in results:
         rep['int8_form'] = chosen_form
