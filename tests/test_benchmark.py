@@ -100,6 +100,15 @@ def test_report_breakdown_and_ceilings(report):
             assert bd[phase]['pytorch']['onednn_ms']['conv'] > 0  # PyTorch convolves in oneDNN
         assert [t['ceiling'] for t in report['targets']][::2] == [
             report['ceilings']['train_vs_pytorch'], report['ceilings']['infer_vs_pytorch']]
+        for t, phase in zip(report['targets'][::2], phases):
+            b = bd[phase]
+            conv = b['ours']['onednn_ms']['conv']
+            assert t['non_conv_budget_ms'] == pytest.approx(
+                b['pytorch']['wall_ms'] / t['threshold'] - conv, abs=0.1)
+            assert t['non_conv_ms'] == pytest.approx(b['ours']['wall_ms'] - conv, abs=0.1)
+            # the ratio reached is what the time outside convolutions allows, no more
+            assert (t['non_conv_ms'] <= t['non_conv_budget_ms']) == (
+                t['ratio'] >= t['threshold']) or abs(t['ratio'] - t['threshold']) < 0.02
 
 
 # Lines as the two oneDNN versions print them (MXNet 1.9.1: 2.4.4; PyTorch 2.13: 3.12), taken
