@@ -1,4 +1,6 @@
 """The model zoo: exact parameter counts, the equations of Section 3, the fused form, export."""
+import json
+
 import numpy as np
 import pytest
 
@@ -310,7 +312,6 @@ def test_export_loads_in_symbolblock_and_module(name, kwargs, tmp_path):
 
 
 def _ops(sym):
-    import json
     return [n['op'] for n in json.loads(sym.tojson())['nodes']]
 
 

@@ -246,7 +246,7 @@ def fold_merge_scales(sym, arg_params):
             scale[i] = 1.0
             if consumers.get(i, 0) == 1:
                 flexible.add(i)
-        elif op in ('relu', 'Activation', 'Pooling', 'Flatten', 'flatten', 'mean'):
+        elif op in ('relu', 'Activation', 'Pooling', 'Flatten', 'flatten'):
             if op == 'Activation' and node['attrs'].get('act_type') != 'relu':
                 if scale[ins[0]] != 1.0:
                     raise NotFoldable('%s: %s' % (node['name'], node['attrs'].get('act_type')))
@@ -892,24 +892,27 @@ def plan(args):
     return jobs, forms, tk, gpu, kwargs
 
 
+def fastest(results, prefix):
+    """(key, result) of the fastest job whose key starts with `prefix`, or (None, None)."""
+    cands = [(k, v) for k, v in results.items() if k.startswith(prefix) and 'images_per_sec' in v]
+    return max(cands, key=lambda kv: kv[1]['images_per_sec']) if cands else (None, None)
+
+
 def trace_plan(args, results, tk, kwargs):
     """The trace jobs (job_trace): ours and PyTorch, training and inference, each in the form,
     graph and memory layout that measured fastest in the timing rounds."""
-    def fastest(prefix):
-        cands = {k: v for k, v in results.items() if k.startswith(prefix) and 'images_per_sec' in v}
-        return max(cands, key=lambda k: cands[k]['images_per_sec']) if cands else None
     common = dict(kind='trace', batch_size=args.batch_size, warmup=args.warmup,
                   repeats=args.repeats)
     jobs = []
     phases = (('train', 'train:'), ('infer', 'infer:')) if not args.no_train else (('infer', 'infer:'),)
     for phase, prefix in phases:
-        best = fastest(prefix)
+        best, res = fastest(results, prefix)
         if best is not None:
             form = best.split(':')[1]
             spec = dict(common, target='mx_' + phase, source='dmrnet', model=args.model,
                         kwargs=kwargs, form=None if form == 'single' else form)
             if phase == 'infer':
-                spec['variant'] = results[best].get('best', 'onednn')
+                spec['variant'] = res.get('best', 'onednn')
             jobs.append(('trace:ours:' + phase, spec))
         tres = results.get('torch:' + phase, {})
         if tk is not None and 'best' in tres:
@@ -958,13 +961,9 @@ def assemble(args, jobs, results, forms, tk, gpu, kwargs, seconds):
             selection[phase] = dict(chosen=next(iter(figs)), images_per_sec=figs, measured=False)
     out['form_selection'] = dict(device=dkey, **selection) if selection else None
 
-    def pick(prefix):
-        cands = [(k, v) for k, v in r.items() if k.startswith(prefix) and 'images_per_sec' in v]
-        return max(cands, key=lambda kv: kv[1]['images_per_sec']) if cands else (None, None)
-
     impls = {}
-    tk_, train = pick('train:')
-    ik, infer = pick('infer:')
+    tk_, train = fastest(r, 'train:')
+    ik, infer = fastest(r, 'infer:')
     flops = (infer or {}).get('flops', {}).get('flops')
     impls['dmrnet'] = _impl(args.model, train, infer, r.get('int8'), flops, peak,
                             train_form=tk_ and tk_.split(':')[1], infer_form=ik and ik.split(':')[1])
@@ -1003,27 +1002,25 @@ def assemble(args, jobs, results, forms, tk, gpu, kwargs, seconds):
                 bd.setdefault(phase, {})[impl] = breakdown(res, args.batch_size, ips)
     out['breakdown'] = bd or None
 
-    def ceiling(phase):
-        # The ratio ours would reach if everything but its convolution primitives took no time:
-        # no implementation on MXNet 1.9.1's oneDNN kernels can do better.
+    def limits(key, thr):
+        # For a target against PyTorch in a traced phase: the ratio ours would reach if all but
+        # its convolution primitives took no time (no graph on MXNet 1.9.1's oneDNN kernels does
+        # better), and what meeting the target leaves for all but our convolutions, against
+        # what that work takes now (ms per batch).
+        phase, _, other = key.partition('_vs_')
         b = bd.get(phase, {})
         conv = b.get('ours', {}).get('onednn_ms', {}).get('conv')
-        return round(b['pytorch']['wall_ms'] / conv, 3) if conv and 'pytorch' in b else None
-    out['ceilings'] = dict(train_vs_pytorch=ceiling('train'), infer_vs_pytorch=ceiling('infer'))
-
-    def budget(key, thr):
-        # What meeting the target leaves for everything but our convolutions, against what
-        # that work takes now (ms per batch).
-        b = bd.get(key.split('_')[0], {})
-        if 'ours' not in b or 'pytorch' not in b or 'conv' not in b['ours']['onednn_ms']:
-            return {}
-        conv = b['ours']['onednn_ms']['conv']
-        return dict(non_conv_budget_ms=round(b['pytorch']['wall_ms'] / thr - conv, 1),
+        if other != 'pytorch' or not conv or 'pytorch' not in b:
+            return dict(ceiling=None)
+        return dict(ceiling=round(b['pytorch']['wall_ms'] / conv, 3),
+                    non_conv_budget_ms=round(b['pytorch']['wall_ms'] / thr - conv, 1),
                     non_conv_ms=round(b['ours']['wall_ms'] - conv, 1))
     out['targets'] = [dict(target=name, ratio=out['ratios'][key], threshold=thr,
                            met=(out['ratios'][key] >= thr) if out['ratios'][key] else None,
-                           ceiling=out['ceilings'].get(key), **budget(key, thr))
+                           **limits(key, thr))
                       for name, key, thr in targets]
+    out['ceilings'] = {key: t.get('ceiling') for (_, key, _), t in zip(targets, out['targets'])
+                       if key.endswith('_vs_pytorch')}
     out['threads'] = {k: v for k, v in (train or infer or {}).items()
                       if k in ('omp_num_threads', 'mxnet_engine', 'mkldnn')}
     tt = r.get('torch:train') or r.get('torch:infer') or {}
