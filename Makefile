@@ -33,12 +33,13 @@ TRAIN_FLAGS = --gpus '$(GPUS)' $(if $(MODEL),--model $(MODEL)) $(if $(EPOCHS),--
 .PHONY: venv test demo params clean-venv bench \
         data-digits data-cifar10 data-cifar100 data-svhn data-imagenet bench-data \
         cifar10 cifar100 svhn imagenet \
-        table2 table3 table5 figure6 imagenet-compare digits-compare report paths flow
+        table2 table3 table5 figure6 imagenet-compare digits-compare report paths flow \
+        data-fashion fashion fashion-recipe fashion-compare
 
 venv: $(STAMP)
 
 # Idempotent: the stamp is newer than every file that defines the environment.
-$(STAMP): setup.py requirements.txt requirements-test.txt $(wildcard */__init__.py)
+$(STAMP): setup.py requirements.txt requirements-test.txt $(wildcard */__init__.py */*/__init__.py)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q -r requirements.txt -r requirements-test.txt
 	$(PIP) install -q --no-deps onnxruntime==1.16.3
@@ -46,7 +47,7 @@ $(STAMP): setup.py requirements.txt requirements-test.txt $(wildcard */__init__.
 	touch $(STAMP)
 
 # PyTorch (the benchmark's reference) goes into its own folder with --no-deps:
-# requirements-bench.txt says why; tools/benchmark.py finds it there. The tests use it too, to
+# requirements-bench.txt says why; the benchmark (dmrnet.tools.bench) finds it there. The tests use it too, to
 # check that the PyTorch DMRNet computes what ours does.
 BENCH_SITE := $(VENV)/bench-site
 $(BENCH_SITE)/.installed: requirements-bench.txt $(STAMP)
@@ -66,12 +67,12 @@ demo: venv
 	$(PY) train/evaluate.py --prefix $(RUNS)/demo/best --dataset digits --data-dir $(DATA)/digits
 
 params: venv
-	$(PY) tools/params.py
+	$(PY) -m dmrnet.tools.analysis.params
 
-# DMRNet-56 against GluonCV's ResNet-110 and PyTorch eager, in one run (tools/benchmark.py).
+# DMRNet-56 against GluonCV's ResNet-110 and PyTorch eager, in one run (dmrnet.tools.bench).
 # make bench [MODEL=dmrnet56] [BATCH=64] [GPUS=0] [ARGS='--json']
 bench: venv $(BENCH_SITE)/.installed
-	$(PY) tools/benchmark.py --model $(or $(MODEL),dmrnet56) --batch-size $(or $(BATCH),64) \
+	$(PY) -m dmrnet.tools.bench --model $(or $(MODEL),dmrnet56) --batch-size $(or $(BATCH),64) \
 	    $(if $(GPUS),--gpus $(GPUS)) $(ARGS)
 
 clean-venv:
@@ -90,13 +91,17 @@ data-cifar100: venv
 data-svhn: venv
 	$(PY) data/svhn.py --out $(DATA)/svhn
 
+# Fashion-MNIST from Debian's package (apt-get install dataset-fashion-mnist) or the official files.
+data-fashion: venv
+	$(PY) data/fashion.py --out $(DATA)/fashion $(if $(FASHION_SRC),--src $(FASHION_SRC))
+
 data-imagenet: venv
 	@test -f $(DATA)/imagenet/imagenet_train.rec -o -n "$(ILSVRC)" || { \
 	  echo "make data-imagenet: ImageNet cannot be downloaded; give the ILSVRC2012 root (train/ and val/ folders): make imagenet ILSVRC=/path/to/ILSVRC2012" >&2; exit 2; }
 	@if [ -n "$(ILSVRC)" ]; then $(PY) data/imagenet.py --src $(ILSVRC) --out $(DATA)/imagenet; fi
 
 bench-data: venv
-	$(PY) tools/bench_data.py
+	$(PY) -m dmrnet.tools.bench.data_pipeline
 
 # --- training with the paper's recipes (Section 4) ---------------------------------------
 cifar10: data-cifar10
@@ -111,28 +116,47 @@ svhn: data-svhn
 imagenet: data-imagenet
 	$(PY) train/imagenet.py --data-dir $(DATA)/imagenet $(TRAIN_FLAGS)
 
-# --- the paper's experiments (tools/experiments.py: resumable, skips finished runs) -------
+fashion: data-fashion
+	$(PY) train/fashion.py --data-dir $(DATA)/fashion $(TRAIN_FLAGS)
+
+# --- the paper's experiments (dmrnet.tools.experiments: resumable, skips finished runs) ----
 EXP = --runs-dir $(RUNS) --data-root $(DATA) $(if $(GPUS),--gpus $(GPUS)) \
       $(if $(GPUS_PER_RUN),--gpus-per-run $(GPUS_PER_RUN)) $(if $(DATASET),--dataset $(DATASET)) \
       $(if $(SCALE),--scale $(SCALE)) $(if $(SEEDS),--seeds $(SEEDS))
 
 table2 table3 table5 figure6 imagenet-compare: venv
-	$(PY) tools/experiments.py $@ $(EXP)
-	$(PY) tools/report.py --runs-dir $(RUNS)
+	$(PY) -m dmrnet.tools.experiments $@ $(EXP)
+	$(PY) -m dmrnet.tools.experiments.report --runs-dir $(RUNS)
 
 # The real experiment this machine can run: ResNet vs DILNet vs DMRNet at L=12 on the digits,
 # 5 seeds each, one scaled recipe for all (about 6 minutes on 2 cores).
 digits-compare: data-digits
-	$(PY) tools/experiments.py digits-compare --L 12 --epochs 4 $(EXP) -- --no-progress
-	$(PY) tools/report.py digits --runs-dir $(RUNS)
+	$(PY) -m dmrnet.tools.experiments digits-compare --L 12 --epochs 4 $(EXP) -- --no-progress
+	$(PY) -m dmrnet.tools.experiments.report digits --runs-dir $(RUNS)
+
+# Fashion-MNIST (real, 70,000 images): the recipe is chosen on the validation split (55,000 /
+# 5,000 of the training set), one seed of each family per candidate weight decay; then the
+# comparison at L=12, 5 seeds per family, on the full training set and the test set. Both are
+# resumable: run the same command again after a stop (RUNS can be outside the work tree).
+FASHION_WD ?= 1e-4 5e-4
+fashion-recipe: data-fashion
+	for wd in $(FASHION_WD); do \
+	  $(PY) -m dmrnet.tools.experiments fashion-compare --dataset fashion_val --seeds 1 \
+	      --runs-dir $(RUNS)/fashion-recipe/wd$$wd --data-root $(DATA) -- --wd $$wd --no-progress \
+	  && $(PY) -m dmrnet.tools.experiments.report fashion_val --runs-dir $(RUNS)/fashion-recipe/wd$$wd \
+	  || exit 1; done
+
+fashion-compare: data-fashion
+	$(PY) -m dmrnet.tools.experiments fashion-compare $(EXP) -- --no-progress
+	$(PY) -m dmrnet.tools.experiments.report fashion --runs-dir $(RUNS)
 
 report: venv
-	$(PY) tools/report.py all --runs-dir $(RUNS)
+	$(PY) -m dmrnet.tools.experiments.report all --runs-dir $(RUNS)
 
 # Exact analysis, no training: path lengths (Section 3.2, Figure 3) and information flow (Eq. 4-5).
 paths: venv
-	$(PY) tools/paths.py --L 54 --B 2 --json --plot $(RUNS)/analysis/paths_L54.png
-	$(PY) tools/paths.py --figure3 $(RUNS)/analysis/figure3.png
+	$(PY) -m dmrnet.tools.analysis.paths --L 54 --B 2 --json --plot $(RUNS)/analysis/paths_L54.png
+	$(PY) -m dmrnet.tools.analysis.paths --figure3 $(RUNS)/analysis/figure3.png
 
 flow: venv
-	$(PY) tools/flow.py --L 54 --plot $(RUNS)/analysis/flow_L54.png
+	$(PY) -m dmrnet.tools.analysis.flow --L 54 --plot $(RUNS)/analysis/flow_L54.png

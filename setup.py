@@ -4,9 +4,12 @@ The repository keeps the layout users of MXNet's examples expect (symbols/, data
 tools/ at the top level) while the installed API lives under one namespace, `dmrnet.*`, so that
 no generic top-level name such as `data` or `tools` lands in site-packages.
 """
-from setuptools import setup
+from setuptools import find_packages, setup
 
-SUBPACKAGES = ('symbols', 'data', 'train', 'tools')
+SUBPACKAGES = ('symbols', 'data', 'train', 'tools', 'utils', 'paper')
+# Nested packages too (tools/bench, tools/experiments, ...), each under its folder's name.
+PACKAGES = ['dmrnet.' + top for top in SUBPACKAGES] + [
+    'dmrnet.%s.%s' % (top, sub) for top in SUBPACKAGES for sub in find_packages(top)]
 
 setup(
     name='dmrnet',
@@ -14,8 +17,9 @@ setup(
     description='MXNet/Gluon reproduction of Deep Convolutional Neural Networks with '
                 'Merge-and-Run Mappings (Zhao et al.)',
     python_requires='>=3.8,<3.12',
-    packages=['dmrnet.' + p for p in SUBPACKAGES],
+    packages=PACKAGES,
     package_dir={'dmrnet.' + p: p for p in SUBPACKAGES},
+    package_data={'dmrnet.tools.experiments': ['*.json']},
     # mxnet itself is an extra: CPU and GPU builds are different distributions that must not
     # be installed together.
     install_requires=[

@@ -3,7 +3,7 @@
     from dmrnet.data import dataset_info, get_train_iter, get_val_iter
     it = get_train_iter('cifar10', 'data/cifar10', batch_size=64, epoch=3, seed=0)
 """
-from dmrnet.symbols import runtime  # noqa: F401  (sets OMP threads before mxnet is imported)
+import dmrnet.utils  # noqa: F401  (sets OMP threads before mxnet is imported)
 from .common import DataError, DatasetMissingError  # noqa: F401,E402
-from .iterators import (dataset_info, dataset_names, get_train_iter,  # noqa: F401,E402
-                        get_val_iter)
+from .iterators import (dataset_info, dataset_names, default_data_dir,  # noqa: F401,E402
+                        get_train_iter, get_val_iter)

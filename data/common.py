@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from dmrnet.symbols.atomic import atomic_path
+from dmrnet.utils.files import atomic_path
 
 log = logging.getLogger('dmrnet.data')
 

@@ -24,7 +24,7 @@ import types
 import numpy as np
 
 from dmrnet.data import common
-from dmrnet.symbols.runtime import usable_cores
+from dmrnet.utils.runtime import usable_cores
 
 EXTS = ('.jpeg', '.jpg', '.png')
 LABEL_FILES = ('val.txt', 'LOC_val_solution.csv', 'ILSVRC2012_validation_ground_truth.txt')

@@ -11,32 +11,48 @@ import mxnet as mx
 import numpy as np
 
 from dmrnet.data import common
-from dmrnet.symbols.runtime import usable_cores
+from dmrnet.utils.runtime import usable_cores
 
 # Mean/std (RGB, 0-255) of each training set: the authors' values for CIFAR/SVHN/ImageNet
-# (authors-code-facts.md); digits computed by data/digits.py (seed 0) and pinned by a test.
+# (their release's data code); digits computed by data/digits.py (seed 0) and pinned by a test.
+def _dataset(sizes, shape, mean, std, recipe, pack, test='test', **extra):
+    """One dataset's facts: (classes, training images, test images), image shape (C, H, W),
+    per-channel mean/std, the augmentation recipe, the packer; records <name>_train and
+    <name>_<test> unless named otherwise."""
+    classes, num_train, num_val = sizes
+    return dict(classes=classes, num_train=num_train, num_val=num_val, image_shape=shape,
+                mean=mean, std=std, recipe=recipe, pack=pack, test=test, **extra)
+
+
+_GREY_DIGITS = ((78.0048,) * 3, (95.9909,) * 3)
+_GREY_FASHION = ((72.9404,) * 3, (90.0212,) * 3)
 _DATASETS = {
-    'cifar10': dict(classes=10, num_train=50000, num_val=10000, image_shape=(3, 32, 32),
-                    mean=(125.307, 122.950, 113.865), std=(62.993, 62.089, 66.705),
-                    train='cifar10_train', val='cifar10_test', recipe='cifar',
-                    pack='python data/cifar.py --dataset cifar10 --out {dir}'),
-    'cifar100': dict(classes=100, num_train=50000, num_val=10000, image_shape=(3, 32, 32),
-                     mean=(129.304, 124.070, 112.434), std=(68.170, 65.392, 70.418),
-                     train='cifar100_train', val='cifar100_test', recipe='cifar',
-                     pack='python data/cifar.py --dataset cifar100 --out {dir}'),
-    'svhn': dict(classes=10, num_train=598388, num_val=26032, image_shape=(3, 32, 32),
-                 mean=(111.609, 113.161, 120.565), std=(50.498, 51.259, 50.244),
-                 train='svhn_train', val='svhn_test', holdout='svhn_val', num_holdout=6000,
-                 recipe='plain', pack='python data/svhn.py --out {dir}'),
-    'imagenet': dict(classes=1000, num_train=1281167, num_val=50000, image_shape=(3, 224, 224),
-                     mean=(123.370, 112.757, 99.406), std=(68.998, 66.093, 68.292),
-                     train='imagenet_train', val='imagenet_val', recipe='imagenet',
-                     pack='python data/imagenet.py --src ILSVRC2012_ROOT --out {dir}'),
-    'digits': dict(classes=10, num_train=1437, num_val=360, image_shape=(3, 32, 32),
-                   mean=(78.0048, 78.0048, 78.0048), std=(95.9909, 95.9909, 95.9909),
-                   train='digits_train', val='digits_test', recipe='plain',
-                   pack='python data/digits.py --out {dir}'),
+    'cifar10': _dataset((10, 50000, 10000), (3, 32, 32), (125.307, 122.950, 113.865),
+                        (62.993, 62.089, 66.705), 'cifar',
+                        'python data/cifar.py --dataset cifar10 --out {dir}'),
+    'cifar100': _dataset((100, 50000, 10000), (3, 32, 32), (129.304, 124.070, 112.434),
+                         (68.170, 65.392, 70.418), 'cifar',
+                         'python data/cifar.py --dataset cifar100 --out {dir}'),
+    'svhn': _dataset((10, 598388, 26032), (3, 32, 32), (111.609, 113.161, 120.565),
+                     (50.498, 51.259, 50.244), 'plain', 'python data/svhn.py --out {dir}',
+                     holdout='svhn_val', num_holdout=6000),
+    'imagenet': _dataset((1000, 1281167, 50000), (3, 224, 224), (123.370, 112.757, 99.406),
+                         (68.998, 66.093, 68.292), 'imagenet',
+                         'python data/imagenet.py --src ILSVRC2012_ROOT --out {dir}', test='val'),
+    'digits': _dataset((10, 1437, 360), (3, 32, 32), *_GREY_DIGITS, 'plain',
+                       'python data/digits.py --out {dir}'),
+    # Fashion-MNIST: mean/std of all 60,000 training images (grey, three equal channels),
+    # computed by data/fashion.py and pinned by a test. Padding is black, the images' own
+    # background (zero padding is this set's standard augmentation).
+    'fashion': _dataset((10, 60000, 10000), (3, 28, 28), *_GREY_FASHION, 'cifar',
+                        'python data/fashion.py --out {dir}', pad_fill=0),
 }
+for _name, _info in _DATASETS.items():
+    _info.update(train='%s_train' % _name, val='%s_%s' % (_name, _info.pop('test')))
+# 'fashion_val' trains on 55,000 training images and validates on the 5,000 held out, to choose
+# a recipe without the test set; data/fashion.py packs both into the 'fashion' folder.
+_DATASETS['fashion_val'] = dict(_DATASETS['fashion'], num_train=55000, num_val=5000,
+                                train='fashion_trainsub', val='fashion_val', folder='fashion')
 
 CIFAR_PAD = 4
 # ImageNet, as the authors trained: the packed shorter side 480 scaled by 0.533-1.0 (so about
@@ -52,15 +68,22 @@ def dataset_names():
 
 def dataset_info(name, data_dir=None):
     """Facts about a dataset (see docs/CONTRACTS.md); `pack` is the command packing it into
-    `data_dir` (default data/<name>, the train scripts' default)."""
+    `data_dir` (default: default_data_dir(name), the train scripts' default)."""
     try:
         info = dict(_DATASETS[name])
     except KeyError:
         raise ValueError('unknown dataset %r (known: %s)'
                          % (name, ', '.join(dataset_names()))) from None
     info['mean'], info['std'] = list(info['mean']), list(info['std'])
-    info['pack'] = info['pack'].format(dir=data_dir or os.path.join('data', name))
+    info['folder'] = info.get('folder', name)
+    info['pack'] = info['pack'].format(dir=data_dir or os.path.join('data', info['folder']))
     return info
+
+
+def default_data_dir(name):
+    """Where the scripts look for a dataset's pack when no --data-dir is given: data/<folder>
+    (a dataset that is a split of another's pack shares that folder)."""
+    return os.path.join('data', dataset_info(name)['folder'])
 
 
 def pack_command(name, data_dir):
@@ -102,14 +125,27 @@ def _train_args(info, augment):
         # ImageRecordIter pads with one grey level for all channels, so the authors' "pad with
         # the mean colour" becomes: pad with the rounded average of the three channel means.
         # After normalisation the padding is then within 0.14 std of zero, not exactly zero.
-        return dict(pad=CIFAR_PAD, fill_value=int(round(float(np.mean(info['mean'])))),
+        fill = info.get('pad_fill', int(round(float(np.mean(info['mean'])))))
+        return dict(pad=CIFAR_PAD, fill_value=fill,
                     rand_crop=True, rand_mirror=True)
     if recipe == 'imagenet':
         return dict(rand_crop=True, rand_mirror=True, **IMAGENET_TRAIN)
     raise ValueError(recipe)
 
 
-class EpochIter(mx.io.DataIter):
+class _Wrapper(mx.io.DataIter):
+    """An iterator around another (`self._it`), describing its batches as that one does."""
+
+    @property
+    def provide_data(self):
+        return self._it.provide_data
+
+    @property
+    def provide_label(self):
+        return self._it.provide_label
+
+
+class EpochIter(_Wrapper):
     """A training iterator whose every epoch is a fresh ImageRecordIter seeded by
     (seed, epoch, part_index).
 
@@ -123,14 +159,6 @@ class EpochIter(mx.io.DataIter):
         self._it = make(epoch)
         self._started = False
         self.batch_size = self._it.batch_size
-
-    @property
-    def provide_data(self):
-        return self._it.provide_data
-
-    @property
-    def provide_label(self):
-        return self._it.provide_label
 
     def set_epoch(self, epoch):
         self.epoch, self._started = epoch, False
@@ -190,7 +218,7 @@ def part_size(idx, num_parts=1, part_index=0):
     return max(0, min(step * (part_index + 1), n) - min(step * part_index, n))
 
 
-class PaddedIter(mx.io.DataIter):
+class PaddedIter(_Wrapper):
     """Sets `batch.pad` on the last batch of an epoch.
 
     MXNet 1.9's ImageRecordIter reports pad=0 (or a stale value) whatever round_batch says;
@@ -207,14 +235,6 @@ class PaddedIter(mx.io.DataIter):
         self.count = count
         self.num_batches = -(-count // self.batch_size)
         self._i = 0
-
-    @property
-    def provide_data(self):
-        return self._it.provide_data
-
-    @property
-    def provide_label(self):
-        return self._it.provide_label
 
     def reset(self):
         if self._i:

@@ -1,6 +1,6 @@
 """Basic layers shared by every network: Conv-BN(-ReLU), projections and residual branches.
 
-Layer details follow the authors' MXNet release (`shared/paper/authors-code-facts.md`):
+Layer details follow the authors' MXNet release (github.com/zlmzju/fusenet):
 convolutions without bias; BatchNorm with learnable gamma, momentum 0.9 and eps 2e-5 (Gluon's
 default eps is 1e-5); convolutions initialised Xavier-gaussian/"in"/magnitude 2 (He/MSRA, the
 paper's "weights are initialized as in [6]"), the classifier Xavier-uniform/"in"/magnitude 1.
@@ -10,6 +10,7 @@ without a forward pass, and every container gets an explicit prefix, so exported
 do not depend on how many models were built before in the same process.
 """
 import mxnet as mx
+from mxnet import autograd
 from mxnet.gluon import nn
 
 BN_MOMENTUM = 0.9
@@ -85,15 +86,20 @@ def classifier(in_channels, classes, prefix=None):
 class GlobalAvgPool(nn.HybridBlock):
     """Global average pooling, (N, C, H, W) -> (N, C, 1, 1): the function of GlobalAvgPool2D.
 
-    Written as a mean over the spatial axes because of how MXNet 1.9.1's oneDNN path trains the
-    Pooling operator: its backward runs oneDNN's reference pooling kernel and hands the gradient
-    over in a layout (acdB16b) for which the last BatchNorms' backward also falls back to the
-    reference kernel; in a DMRNet-56 step that was 45 ms of 700 in three operators (oneDNN's
-    verbose log; `tools/benchmark.py` prints the breakdown). Exported files carry the Pooling
-    operator (`export.pooling_for_deployment`), which deployment tools know."""
+    A graph traced for training (under autograd.record) computes it as a mean over the spatial
+    axes, because of how MXNet 1.9.1's oneDNN path trains the Pooling operator: its backward
+    runs oneDNN's reference pooling kernel and hands the gradient over in a layout (acdB16b)
+    for which the last BatchNorms' backward also falls back to the reference kernel (45 ms of a
+    700 ms DMRNet-56 step, docs/PERFORMANCE.md). A graph traced for inference or export uses the
+    Pooling operator, which deployment tools know (oneDNN's fused and INT8 graphs; ONNX's
+    GlobalAveragePool, where MXNet 1.9.1 would write the mean as a ReduceMean that onnx 1.14's
+    checker rejects). A graph traced for training and exported later is rewritten by
+    `deploy.pooling_for_deployment`. Both forms compute the same function."""
 
     def hybrid_forward(self, F, x):
-        return F.mean(x, axis=(2, 3), keepdims=True)
+        if autograd.is_recording():
+            return F.mean(x, axis=(2, 3), keepdims=True)
+        return F.Pooling(x, global_pool=True, kernel=(1, 1), pool_type='avg')
 
 
 def relu(F, x):

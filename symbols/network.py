@@ -6,8 +6,10 @@ InceptionLikeBlocks (2b), DMRNets stack MergeAndRunBlocks (2c); the Table 5 abla
 IdentityStreamsBlocks. Multi-stream networks start with the stem's output as every stream
 ("The first block takes the first conv's output as both streams").
 """
+import numpy as np
 from mxnet.gluon import HybridBlock, nn
 
+from .deploy import DeployableExport
 from .blocks import IdentityStreamsBlock, InceptionLikeBlock, MergeAndRunBlock, ResidualBlock
 from .layers import classifier, conv_bn
 
@@ -33,7 +35,7 @@ def stem(kind, channels, prefix):
     raise ValueError("unknown stem %r: use 'cifar' or 'imagenet'" % (kind,))
 
 
-class Network(HybridBlock):
+class Network(DeployableExport, HybridBlock):
     """Stem -> stages -> global average pool -> FC.
 
     Parameters
@@ -109,3 +111,17 @@ class Network(HybridBlock):
         if self.fused:
             xs = F.split(xs[0], num_outputs=self.K, axis=1)
         return F.add_n(*[h(s) for h, s in zip(self.heads, xs)]) * (1.0 / self.K)
+
+
+def count_params(net):
+    """Parameters as the paper and the authors' release count them: trainable ones only (conv
+    weights, BN gamma/beta, FC weight and bias), not BN running statistics."""
+    total = 0
+    for p in net.collect_params().values():
+        if p.grad_req == 'null':
+            continue
+        if any(d <= 0 for d in p.shape):
+            raise ValueError('parameter %s has unknown shape %s: build the layer with its input '
+                             'channels or run one forward pass first' % (p.name, p.shape))
+        total += int(np.prod(p.shape))
+    return total

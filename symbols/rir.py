@@ -1,4 +1,4 @@
-"""ResNet in ResNet (RiR, Targ et al. [32]), the Table 3 baseline; see shared/paper/rir-facts.md.
+"""ResNet in ResNet (RiR; Targ, Almeida and Lyman, 2016; reference [32]), the Table 3 baseline.
 
 Both streams travel as one 2c-channel tensor [r; t] (residual stream first). A generalized
 residual layer is one 3x3 convolution 2c -> 2c' over that tensor, which holds the four kernels
@@ -8,7 +8,7 @@ the first c' output channels only; then BN and ReLU:
     r' = ReLU(BN(W_rr*r + W_tr*t + shortcut(r)))
     t' = ReLU(BN(W_rt*r + W_tt*t))
 
-Choices the RiR paper leaves open (documented in README):
+Choices the RiR paper leaves open (docs/MODELS.md):
 - where the width changes, shortcuts are 1x1 conv + BN projections (as in the DMRNet authors'
   code), both the inner shortcut of the strided generalized layer and the outer RiR-block one;
 - the outer RiR-block shortcut is added to the residual stream after the second generalized
@@ -17,6 +17,7 @@ Choices the RiR paper leaves open (documented in README):
 """
 from mxnet.gluon import HybridBlock, nn
 
+from .deploy import DeployableExport
 from .layers import CONV_INIT, batch_norm, classifier, conv_bn, projection, relu
 from .registry import register_model, register_preset
 
@@ -64,7 +65,7 @@ class RiRBlock(HybridBlock):
         return F.concat(y_r, F.slice_axis(y, axis=1, begin=self.c, end=2 * self.c), dim=1)
 
 
-class RiR(HybridBlock):
+class RiR(DeployableExport, HybridBlock):
     """Stem conv into both streams, RiR blocks in stages, pool + FC over both streams."""
 
     def __init__(self, stages=((2, 48, 1), (3, 96, 2), (3, 192, 2)), stem_channels=48,

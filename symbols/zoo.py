@@ -4,10 +4,11 @@ L counts residual branches, as in Table 2: a ResNet has L residual blocks (L/3 a
 2L+2); a DILNet or DMRNet has L/2 two-branch blocks (L/6 a stage, depth L+2 counting one
 branch). Widths are 16w, 32w, 64w with the first conv at 16w ("4x wider" DMRNet-Wide: w=4).
 """
+from dmrnet.paper import FAMILIES, LABELS, TABLE2_L, TABLE5_L, table2_preset
+
 from .network import Network
 from .registry import register_model, register_preset
 
-TABLE2_L = (12, 18, 24, 30, 36, 48, 54, 96)
 CIFAR_STRIDES = (1, 2, 2)
 IMAGENET_WIDTHS = (256, 512, 1024, 2048)
 IMAGENET_STRIDES = (1, 2, 2, 2)
@@ -110,12 +111,12 @@ def dmrnet_imagenet(stages=(2, 2, 8, 2), branches=2, fused=False, classes=1000):
 
 
 for _L in TABLE2_L:
-    register_preset('resnet%d' % (2 * _L + 2), 'resnet', 'Table 2 ResNet, L=%d' % _L, L=_L)
-    register_preset('dilnet%d' % (_L + 2), 'dilnet', 'Table 2 DILNet, L=%d' % _L, L=_L)
-    register_preset('dmrnet%d' % (_L + 2), 'dmrnet', 'Table 2 DMRNet, L=%d' % _L, L=_L)
+    for _family in FAMILIES:
+        register_preset(table2_preset(_family, _L), _family,
+                        'Table 2 %s, L=%d' % (LABELS[_family], _L), L=_L)
 register_preset('dmrnet_wide32', 'dmrnet', 'Table 3 DMRNet-Wide, depth 32', L=30, width=4)
 register_preset('dmrnet_wide50', 'dmrnet', 'Table 3 DMRNet-Wide, depth 50', L=48, width=4)
-for _L in (48, 96):
+for _L in TABLE5_L:
     register_preset('identity%d' % (_L + 2), 'identity', 'Table 5 identity, sharing', L=_L)
     register_preset('identity%d_noshare' % (_L + 2), 'identity', 'Table 5 identity, w/o sharing',
                     L=_L, share=False)

@@ -1,6 +1,7 @@
-"""tools/benchmark.py, tools/quantize.py, tools/formselect.py and tools/torch_dmrnet.py: the
-benchmark runs at a tiny setting and reports every field; FLOP counting is exact on small known
-nets; the oneDNN rewrite and INT8 quantization keep the model's function. No timing assertions."""
+"""The benchmark (dmrnet.tools.bench), tools/quantize.py, form selection and the PyTorch DMRNet:
+the benchmark runs at a tiny setting and reports every field; FLOP counting is exact on small
+known nets; the oneDNN rewrite and INT8 quantization (dmrnet.symbols.deploy) keep the model's
+function. No timing assertions."""
 import json
 import os
 import subprocess
@@ -12,12 +13,14 @@ import dmrnet.symbols  # noqa: F401  (runtime defaults before mxnet)
 import mxnet as mx
 import numpy as np
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TOOLS = os.path.join(REPO, 'tools')
-sys.path.insert(0, TOOLS)
+from dmrnet.symbols import deploy
+from dmrnet.tools.bench import formselect, frameworks
+from dmrnet.tools.bench.flops import count_flops
+from dmrnet.tools.bench.onednn_trace import TRACE_BEGIN, TRACE_END, parse_trace
+from dmrnet.tools.bench.summary import format_table
+from dmrnet.tools.quantize import _DataOnly
 
-import benchmark  # noqa: E402
-import quantize  # noqa: E402
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 IMPL_FIELDS = ('name', 'flops_per_image', 'train_images_per_sec', 'train_gflops',
                'train_fraction_of_gemm_peak', 'infer_images_per_sec', 'infer_gflops',
@@ -28,7 +31,7 @@ IMPL_FIELDS = ('name', 'flops_per_image', 'train_images_per_sec', 'train_gflops'
 @pytest.fixture(scope='module')
 def report(tmp_path_factory):
     out = tmp_path_factory.mktemp('bench') / 'report.json'
-    cmd = [sys.executable, os.path.join(TOOLS, 'benchmark.py'), '--model', 'dmrnet',
+    cmd = [sys.executable, '-m', 'dmrnet.tools.bench', '--model', 'dmrnet',
            '--model-kwargs', '{"L": 6}', '--batch-size', '4', '--warmup', '1', '--repeats', '1', '--rounds', '2',
            '--gluoncv-model', 'cifar_resnet20_v1', '--torch-variants', 'nchw', '--num-calib', '8',
            '--inprocess', '--json', '--out', str(out)]
@@ -74,7 +77,7 @@ def test_report_schema(report):
 
 
 def test_table_formats(report):
-    text = benchmark.format_table(report)
+    text = format_table(report)
     assert 'form (train)' in text and 'target' in text
     assert 'where the time goes' in text
 
@@ -120,7 +123,7 @@ TRACE_LINES = [
     'dnnl_verbose,exec,cpu,convolution,jit:avx512_common,forward_training,src_f32::blocked:'
     'abcd:f0 wei_f32::blocked:Acdb16a:f0 bia_undef::undef::f0 dst_f32::blocked:aBcd16b:f0,,'
     'alg:convolution_direct,mb64_ic3oc16_ih32oh32kh3sh1dh0ph1_iw32ow32kw3sw1dw0pw1,1.5',
-    benchmark.TRACE_BEGIN,
+    TRACE_BEGIN,
     'dnnl_verbose,exec,cpu,convolution,jit:avx512_common,forward_training,src_f32::blocked:'
     'abcd:f0 wei_f32::blocked:Acdb16a:f0 bia_undef::undef::f0 dst_f32::blocked:aBcd16b:f0,,'
     'alg:convolution_direct,mb64_ic3oc16_ih32oh32kh3sh1dh0ph1_iw32ow32kw3sw1dw0pw1,2.5',
@@ -139,18 +142,18 @@ TRACE_LINES = [
     'f32::blocked:Acdb16a::f0,attr-scratchpad:user,,16x16x3x3,0.25',
     'onednn_verbose,v1,primitive,exec,cpu,matmul,brg:avx512_core,undef,src:f32,,,2x3,0.75',
     'some other line the program printed',
-    benchmark.TRACE_END,
+    TRACE_END,
     'dnnl_verbose,exec,cpu,sum,simple:any,undef,src_f32::blocked:aBcd16b:f0,,,64x16x32x32,9.0',
 ]
 
 
 def test_parse_trace_reads_both_onednn_formats():
-    got = benchmark.parse_trace(TRACE_LINES, iterations=2)
+    got = parse_trace(TRACE_LINES, iterations=2)
     # only executions between the marks count (not creation lines, not what came before or
     # after), divided over the iterations; kinds without a column of their own go to 'other'
     assert got == pytest.approx({'conv': (2.5 + 1.0) / 2, 'pool': 11.5 / 2, 'reorder': 0.25 / 2,
                                  'other': 0.75 / 2})
-    assert benchmark.parse_trace(TRACE_LINES[:1], iterations=1) == {}
+    assert parse_trace(TRACE_LINES[:1], iterations=1) == {}
 
 
 def _conv_net():
@@ -163,7 +166,7 @@ def _conv_net():
 
 
 def test_flop_count_known_net():
-    f = benchmark.count_flops(_conv_net(), (2, 3, 16, 16))
+    f = count_flops(_conv_net(), (2, 3, 16, 16))
     c1 = 8 * 16 * 16 * 3 * 9          # outputs x (Cin kh kw)
     c2 = 8 * 8 * 8 * (8 // 2) * 9      # grouped: Cin/groups
     fc = 10 * 8
@@ -179,7 +182,7 @@ def test_flop_count_matches_resnet_formula():
     net.hybridize()
     net(mx.nd.zeros((1, 3, 32, 32)))
     sym = net(mx.sym.var('data'))
-    f = benchmark.count_flops(sym, (1, 3, 32, 32))
+    f = count_flops(sym, (1, 3, 32, 32))
     # ResNet-20: stem 3->16 at 32x32, 3 stages of 3 blocks (2 3x3 convs), projections 1x1
     macs = 32 * 32 * 16 * 27
     for i, (c, hw) in enumerate(((16, 32), (32, 16), (64, 8))):
@@ -204,10 +207,9 @@ def _initialized(net):
 
 def _exported(tmp_path, fused=False):
     from dmrnet.symbols import get_model
-    from dmrnet.symbols.export import export_model
     net = _initialized(get_model('dmrnet', L=6, fused=fused))
     prefix = str(tmp_path / ('f' if fused else 'b'))
-    export_model(net, prefix)
+    deploy.export_model(net, prefix)
     return mx.model.load_checkpoint(prefix, 0)
 
 
@@ -215,9 +217,9 @@ def _exported(tmp_path, fused=False):
 def test_onednn_rewrite_same_function(tmp_path, fused):
     sym, args, aux = _exported(tmp_path, fused)
     x = mx.nd.random.normal(shape=(4, 3, 32, 32))
-    ref = quantize.to_block(sym, args, aux)(x).asnumpy()
-    fast = benchmark.rewrite_for_onednn(sym).get_backend_symbol('MKLDNN')
-    out = quantize.to_block(fast, args, aux)(x).asnumpy()
+    ref = deploy.to_block(sym, args, aux)(x).asnumpy()
+    fast = deploy.rewrite_for_onednn(sym).get_backend_symbol('MKLDNN')
+    out = deploy.to_block(fast, args, aux)(x).asnumpy()
     np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
 
 
@@ -225,22 +227,21 @@ def test_int8_agrees_with_fp32(tmp_path):
     sym, args, aux = _exported(tmp_path)
     rng = np.random.RandomState(0)
     calib = [mx.nd.array(rng.normal(size=(8, 3, 32, 32))) for _ in range(4)]
-    it = quantize._DataOnly(calib, 8, (8, 3, 32, 32))
-    qsym, qargs, qaux = quantize.quantize(benchmark.rewrite_for_onednn(sym), args, aux, it,
-                                          'naive', 32)
+    it = _DataOnly(calib, 8, (8, 3, 32, 32))
+    qsym, qargs, qaux = deploy.quantize(deploy.rewrite_for_onednn(sym), args, aux, it,
+                                        'naive', 32)
     ops = {n['op'] for n in json.loads(qsym.tojson())['nodes']}
     assert any('quantize' in op for op in ops)
     x = calib[0]
-    ref = quantize.to_block(sym, args, aux)(x).asnumpy()
-    q = quantize.to_block(qsym, qargs, qaux)(x).asnumpy()
+    ref = deploy.to_block(sym, args, aux)(x).asnumpy()
+    q = deploy.to_block(qsym, qargs, qaux)(x).asnumpy()
     assert np.abs(q - ref).max() <= 0.1 * np.abs(ref).max()
     assert (q.argmax(1) == ref.argmax(1)).mean() >= 0.75
-    files = quantize.save(str(tmp_path / 'q'), qsym, qargs, qaux)
+    files = deploy.save_symbol_model(str(tmp_path / 'q'), qsym, qargs, qaux)
     assert all(os.path.exists(f) for f in files)
 
 
 def test_formselect_cache(tmp_path, monkeypatch):
-    import formselect
     monkeypatch.setenv('DMRNET_CACHE_DIR', str(tmp_path))
     chosen = formselect.record('cpu:test', 'dmrnet56', 64, 'train', {'branch': 2.0, 'fused': 1.0})
     assert chosen == 'branch'
@@ -258,17 +259,31 @@ def test_report_records_form_choice(report):
     assert report['form_selection']['device'].startswith('cpu:')
 
 
+def _rerun_with_bench_site(test_id):
+    """Run one test of this file in a process that has .venv/bench-site on its path, as the
+    benchmark's job processes do (the pytest process itself does not)."""
+    on_path = frameworks.BENCH_SITE in os.environ.get('PYTHONPATH', '').split(os.pathsep)
+    assert not on_path, 'PyTorch in %s does not import' % frameworks.BENCH_SITE
+    p = subprocess.run([sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider',
+                        '%s::%s' % (os.path.abspath(__file__), test_id)],
+                       capture_output=True, text=True, cwd=REPO, timeout=600,
+                       env=frameworks.job_environment())
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-2000:]
+
+
 def test_torch_dmrnet_matches_gluon():
-    torch = benchmark.import_torch()
+    torch = frameworks.import_torch()
+    if torch is None and frameworks.torch_in_bench_site():
+        return _rerun_with_bench_site('test_torch_dmrnet_matches_gluon')
     if torch is None:
         pytest.skip('PyTorch not installed (make bench installs it into .venv/bench-site)')
-    from torch_dmrnet import DMRNet, copy_from_gluon, count_params
+    from dmrnet.tools.bench.torch_dmrnet import DMRNet, copy_from_gluon, count_params
     from dmrnet.symbols import count_params as gluon_count, get_model
     assert count_params(DMRNet(L=54)) == gluon_count(get_model('dmrnet56')) == 1710426
-    g = _initialized(get_model('dmrnet', L=12))
-    t = copy_from_gluon(g, DMRNet(L=12)).eval()
+    gluon_net = _initialized(get_model('dmrnet', L=12))
+    torch_net = copy_from_gluon(gluon_net, DMRNet(L=12)).eval()
     x = np.random.RandomState(0).normal(size=(2, 3, 32, 32)).astype(np.float32)
-    ref = g(mx.nd.array(x)).asnumpy()
+    ref = gluon_net(mx.nd.array(x)).asnumpy()
     with torch.inference_mode():
-        out = t(torch.from_numpy(x)).numpy()
+        out = torch_net(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())

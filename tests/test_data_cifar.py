@@ -2,7 +2,6 @@
 import json
 import os
 import shutil
-import sys
 
 import numpy as np
 import pytest
@@ -10,13 +9,10 @@ import pytest
 import dmrnet.data as data
 from dmrnet.data import cifar, common
 
-sys.path.insert(0, os.path.dirname(__file__))
-import datagen  # noqa: E402
+import datagen
 
 
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch):
-    datagen._no_network(monkeypatch)
+pytestmark = pytest.mark.usefixtures('no_network')
 
 
 @pytest.fixture

@@ -1,19 +1,14 @@
 """data/digits.py: the embedded demo dataset (scikit-learn's digits as 32x32 RGB)."""
-import os
-import sys
 
 import numpy as np
 import pytest
 
 from dmrnet.data import common, digits
 
-sys.path.insert(0, os.path.dirname(__file__))
-import datagen  # noqa: E402
+import datagen
 
 
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch):
-    datagen._no_network(monkeypatch)
+pytestmark = pytest.mark.usefixtures('no_network')
 
 
 def test_split_is_stratified_and_deterministic():

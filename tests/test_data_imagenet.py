@@ -1,6 +1,5 @@
 """data/imagenet.py on an ILSVRC-like tree of small JPEGs; ImageNet iterators' shapes."""
 import os
-import sys
 
 import numpy as np
 import pytest
@@ -8,15 +7,12 @@ import pytest
 import dmrnet.data as data
 from dmrnet.data import common, imagenet
 
-sys.path.insert(0, os.path.dirname(__file__))
-import datagen  # noqa: E402
+import datagen
 
 WNIDS = ('n01440764', 'n01443537', 'n01484850')
 
 
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch):
-    datagen._no_network(monkeypatch)
+pytestmark = pytest.mark.usefixtures('no_network')
 
 
 def test_flat_val_with_label_file_cli(tmp_path):

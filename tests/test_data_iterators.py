@@ -1,20 +1,15 @@
 """dmrnet.data iterators: contract, lossless reading, augmentation, determinism, sharding."""
-import os
-import sys
 
 import numpy as np
 import pytest
 
 import dmrnet.data as data
-from dmrnet.data import common, digits, iterators
+from dmrnet.data import common, digits
 
-sys.path.insert(0, os.path.dirname(__file__))
-import datagen  # noqa: E402
+import datagen
 
 
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch):
-    datagen._no_network(monkeypatch)
+pytestmark = pytest.mark.usefixtures('no_network')
 
 
 @pytest.fixture(scope='module')
@@ -205,8 +200,8 @@ def test_missing_pack_raises_dataset_missing(tmp_path):
 
 
 def test_bench_data_runs(capsys):
-    from dmrnet.tools import bench_data
-    result = bench_data.main(['--no-model', '--images', '300', '--batches', '5', '--json'])
+    from dmrnet.tools.bench import data_pipeline
+    result = data_pipeline.main(['--no-model', '--images', '300', '--batches', '5', '--json'])
     assert result['iterator_images_per_sec'] > 0
     import json
     assert json.loads(capsys.readouterr().out)['batches'] == 5

@@ -1,21 +1,17 @@
 """data/svhn.py: the paper's split, official .mat layout, lossless packing, bad input."""
 import os
-import sys
 
 import numpy as np
 import pytest
 
 from dmrnet.data import common, svhn
 
-sys.path.insert(0, os.path.dirname(__file__))
-import datagen  # noqa: E402
+import datagen
 
 SMALL = ['--md5', 'none', '--train-val-per-class', '2', '--extra-val-per-class', '1']
 
 
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch):
-    datagen._no_network(monkeypatch)
+pytestmark = pytest.mark.usefixtures('no_network')
 
 
 @pytest.fixture

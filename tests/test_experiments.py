@@ -1,6 +1,6 @@
-"""tools/experiments.py: run lists, the scaled recipe, skipping finished runs and collecting
-results, with a fake train script (tests/data/fake_train.py); plus an end-to-end smoke test with
-the real train/digits.py (test_digits_end_to_end_smoke)."""
+"""tools/experiments/runner.py: run lists, the scaled recipe, skipping finished runs and
+collecting results, with a fake train script (tests/data/fake_train.py); plus an end-to-end smoke
+test with the real train/digits.py and the report (test_digits_end_to_end_smoke)."""
 import json
 import os
 import signal
@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from dmrnet.tools import experiments as ex
+from dmrnet import paper
+from dmrnet.tools.experiments import runner as ex
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FAKE = os.path.join(HERE, 'data', 'fake_train.py')
@@ -22,12 +23,12 @@ def test_run_counts():
         runs = ex.build_runs('table2', [ds])
         assert len(runs) == 3 * 8 * 5
         assert {r['family'] for r in runs} == {'resnet', 'dilnet', 'dmrnet'}
-        assert sorted({r['L'] for r in runs}) == list(ex.TABLE2_L)
+        assert sorted({r['L'] for r in runs}) == list(paper.TABLE2_L)
         assert len({r['name'] for r in runs}) == len(runs)
     assert len(ex.build_runs('table2')) == 3 * 3 * 8 * 5
     assert len(ex.build_runs('table3')) == 3 * 5
     assert len(ex.build_runs('table5')) == 2 * 8
-    assert len(ex.build_runs('figure6')) == 2 * len(ex.FIGURE6_L)
+    assert len(ex.build_runs('figure6')) == 2 * len(paper.FIGURE6_L)
     assert len(ex.build_runs('imagenet-compare')) == 2
     dc = ex.build_runs('digits-compare')
     assert len(dc) == 3 * 5 and {r['model'] for r in dc} == {'resnet26', 'dilnet14', 'dmrnet14'}
@@ -56,8 +57,9 @@ def test_models_exist_and_commands():
 
 
 def _run(tmp_path, *extra):
+    # scale 0.2 of the digits recipe (dmrnet.train.recipes: 10 epochs, 23 batches of 64)
     return ex.main(['digits-compare', '--runs-dir', str(tmp_path), '--train-script', FAKE,
-                    '--seeds', '2', '--scale', '0.1'] + list(extra))
+                    '--seeds', '2', '--scale', '0.2'] + list(extra))
 
 
 def test_runs_skip_finished_and_collect(tmp_path, monkeypatch):
@@ -72,7 +74,7 @@ def test_runs_skip_finished_and_collect(tmp_path, monkeypatch):
     assert r['final_train_error'] == 10.0 and r['params'] == 1001
     run_dir = tmp_path / 'digits-compare' / 'digits-dmrnet14-s1'
     argv = json.loads((run_dir / 'argv.json').read_text())
-    assert argv[argv.index('--max-batches') + 1] == '3'   # ceil(23 * 0.1)
+    assert argv[argv.index('--max-batches') + 1] == '5'   # ceil(23 * 0.2)
     # second call: only the failed run is launched again
     stamp = os.path.getmtime(run_dir / 'summary.json')
     monkeypatch.delenv('FAKE_TRAIN_FAIL')
@@ -127,9 +129,10 @@ def test_presets_get_L_and_width_pinned():
 
 def test_sigterm_stops_the_running_training_process(tmp_path):
     env = dict(os.environ, FAKE_TRAIN_SLEEP='120')
-    runner = subprocess.Popen([sys.executable, os.path.join(REPO, 'tools', 'experiments.py'),
-                               'digits-compare', '--runs-dir', str(tmp_path), '--train-script',
-                               FAKE, '--seeds', '1', '--epochs', '1'], env=env, cwd=REPO)
+    script = os.path.join(REPO, 'tools', 'experiments', 'runner.py')
+    runner = subprocess.Popen([sys.executable, script, 'digits-compare', '--runs-dir',
+                               str(tmp_path), '--train-script', FAKE, '--seeds', '1',
+                               '--epochs', '1'], env=env, cwd=REPO)
     pid_file = tmp_path / 'digits-compare' / 'digits-resnet26-s0' / 'pid'
     deadline = time.time() + 60
     while not pid_file.exists() and time.time() < deadline:
@@ -177,7 +180,7 @@ def test_digits_end_to_end_smoke(tmp_path):
     py = sys.executable
     subprocess.check_call([py, os.path.join(REPO, 'data', 'digits.py'), '--out', str(data)],
                           cwd=REPO)
-    rc = subprocess.call([py, os.path.join(REPO, 'tools', 'experiments.py'), 'digits-compare',
+    rc = subprocess.call([py, '-m', 'dmrnet.tools.experiments', 'digits-compare',
                           '--runs-dir', str(runs), '--data-dir', str(data), '--seeds', '1',
                           '--epochs', '1', '--scale', '0.01', '--filter', '*-[rd][em]*net*',
                           '--train-args', '--max-val-batches 1'], cwd=REPO)
@@ -189,7 +192,8 @@ def test_digits_end_to_end_smoke(tmp_path):
     # the networks really are L=12 (train/digits.py's own default is L=6)
     assert all(r['trained_L'] == 12 and r['L'] == 12 for r in recs)
     assert {r['params'] for r in recs} == {369690, 349402}
-    out = subprocess.check_output([py, os.path.join(REPO, 'tools', 'report.py'), 'digits',
+    out = subprocess.check_output([py, os.path.join(REPO, 'tools', 'experiments', 'report.py'),
+                                   'digits',
                                    '--runs-dir', str(runs), '--out', str(tmp_path / 'report')],
                                   cwd=REPO).decode()
     assert '| digits | 12 |' in out and 'DMRNet' in out

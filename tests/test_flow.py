@@ -1,11 +1,12 @@
-"""tools/flow.py: M idempotent (Eq. 4-5) and per-branch gradient norms at initialisation."""
+"""tools/analysis/flow.py: M idempotent (Eq. 4-5) and per-branch gradient norms at
+initialisation; tools/analysis/draw.py's text summaries."""
 import json
 
 import numpy as np
 import pytest
 
 from dmrnet.symbols import merge_and_run_matrix
-from dmrnet.tools import flow
+from dmrnet.tools.analysis import flow
 
 
 def test_merge_and_run_matrix_is_idempotent():
@@ -50,9 +51,9 @@ def test_block_by_block_forward_is_the_network_forward():
 
 
 def test_draw_text_summary(tmp_path, capsys):
-    # tools/draw.py: without `dot` (or with --format blocks) a per-block table; 'layers' is
-    # mx.viz.print_summary. The table's parameter total is the network's exact count.
-    from dmrnet.tools import draw
+    # tools/analysis/draw.py: without `dot` (or with --format blocks) a per-block table;
+    # 'layers' is mx.viz.print_summary. The table's parameter total is the network's exact count.
+    from dmrnet.tools.analysis import draw
     assert draw.main(['--model', 'dmrnet14', '--format', 'blocks']) == 0
     out = capsys.readouterr().out
     assert '349402 trainable parameters' in out and out.count('MergeAndRunBlock') == 6
@@ -62,7 +63,7 @@ def test_draw_text_summary(tmp_path, capsys):
 
 
 def test_draw_falls_back_to_text_without_graphviz(monkeypatch, capsys):
-    from dmrnet.tools import draw
+    from dmrnet.tools.analysis import draw
     monkeypatch.setattr(draw, 'graphviz_available', lambda: False)
     assert draw.main(['--model', 'dilnet14']) == 0            # auto -> block table
     out = capsys.readouterr().out

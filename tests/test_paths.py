@@ -1,12 +1,12 @@
-"""tools/paths.py: exact path-length distributions against brute force and the paper's closed
-forms (Section 3.2), and the Figure 6 nets' average length L + 3 (Section 4.3)."""
+"""tools/analysis/paths.py: exact path-length distributions against brute force and the
+paper's closed forms (Section 3.2), and the Figure 6 nets' average length L + 3 (Section 4.3)."""
 import collections
 import json
 from fractions import Fraction
 
 import pytest
 
-from dmrnet.tools import paths
+from dmrnet.tools.analysis import paths
 
 
 @pytest.mark.parametrize('family', ['resnet', 'dilnet', 'dmrnet', 'identity'])

@@ -1,12 +1,13 @@
-"""tools/report.py against a small hand-made results file (tests/data/results_small.jsonl):
-mean ± std (n), the paper's numbers and the differences, Markdown/CSV files and plots."""
+"""tools/experiments/report.py against a small hand-made results file
+(tests/data/results_small.jsonl): mean ± std (n), the paper's numbers and the differences,
+Markdown/CSV files and plots."""
 import csv
 import json
 import os
 
 import pytest
 
-from dmrnet.tools import report
+from dmrnet.tools.experiments import reference, report
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SMALL = os.path.join(HERE, 'data', 'results_small.jsonl')
@@ -24,15 +25,15 @@ def test_stats_and_formatting():
 
 
 def test_reference_found():
-    ref = report.find_reference()
+    ref = reference.paper_numbers()
     assert ref['table2_resnet_dilnet_dmrnet'][6]['L'] == 54
     with pytest.raises(FileNotFoundError):
-        report.find_reference('/nonexistent.json')
+        reference.paper_numbers('/nonexistent.json')
 
 
 def test_tables_from_small_file():
     recs = report.load_results([SMALL])
-    ref = report.find_reference()
+    ref = reference.paper_numbers()
     t2 = report.table2(recs, ref)
     md = t2.markdown()
     assert ('| CIFAR-10 | 54 | 5.20 \u00b1 0.28 (2) | 5.24 \u00b1 0.23 | -0.04 '
@@ -47,7 +48,7 @@ def test_tables_from_small_file():
             '| 25.00 \u00b1 0.00 (1) | 25.75 | -0.75 |') in t4
     t5 = report.table5(recs, ref).markdown()
     assert '| w/o sharing | 48 | 4.70 \u00b1 0.00 (1) | 4.67 | +0.03 |' in t5
-    dg = report.digits_table(recs, ref).markdown()
+    dg = report.comparison_table(recs, 'digits').markdown()
     # test errors then final training losses, ours only (no paper numbers for digits)
     assert ('| digits | 12 | - | - | 2.50 \u00b1 0.00 (1) | - | - | 0.0500 \u00b1 0.0000 (1) |'
             in dg), dg
@@ -100,3 +101,24 @@ def test_outputs_are_written_atomically(tmp_path):
     names = sorted(os.listdir(out))
     assert not [n for n in names if 'partial' in n], names
     assert {'table2.md', 'table2.csv', 'digits.md', 'digits.csv'} <= set(names)
+
+
+def test_family_comparison_has_welch_tests_and_params():
+    """A comparison on data of our own: per family mean ± std of test error, training loss and
+    parameters, and a two-sided Welch t-test per pair (checked against the formula)."""
+    errors = {'resnet': [1.0, 2.0, 3.0], 'dilnet': [4.0, 5.0, 6.0, 7.0], 'dmrnet': [2.0, 2.0]}
+    recs = [dict(dataset='fashion', family=family, L=12, width=1, test_error=e, seed=i,
+                 final_train_loss=0.1, params=1000 + len(family))
+            for family, values in errors.items() for i, e in enumerate(values)]
+    table = report.comparison_table(recs, 'fashion')
+    md = table.markdown()
+    assert 'Fashion-MNIST: ResNet vs DILNet vs DMRNet at equal L' in md
+    assert '1006 \u00b1 0 (3)' in md and '1006 \u00b1 0 (2)' in md
+    tests = {(a, b): (diff, t, p) for _, a, b, diff, t, p in table.tests}
+    diff, t, p = tests[('resnet', 'dilnet')]
+    # Welch: t = (2 - 5.5) / sqrt(1/3 + (5/3)/4)
+    assert diff == pytest.approx(-3.5) and t == pytest.approx(-3.5 / (1 / 3 + 5 / 12) ** 0.5)
+    assert 0.001 < p < 0.05
+    # DMRNet's runs have no spread but ResNet's do: still a test; with no spread on both, none.
+    assert ('resnet', 'dmrnet') in tests and report.welch([2.0, 2.0], [2.0, 2.0]) is None
+    assert '| 12 | ResNet - DILNet | -3.500 |' in md

@@ -11,11 +11,11 @@ from mxnet.gluon import nn
 from dmrnet.symbols import (InceptionLikeBlock, MergeAndRunBlock, IdentityStreamsBlock,
                             count_params, get_family_list, get_model, get_model_list,
                             merge_and_run_matrix)
-from dmrnet.symbols.export import export_model, export_onnx, import_model, input_shape_for
+from dmrnet.symbols.deploy import export_model, export_onnx, import_model, input_shape_for
 from dmrnet.symbols.fuse import branch_to_fused, fused_to_branch
 from dmrnet.symbols.layers import BN_EPS, BN_MOMENTUM
 
-from dmrnet.tools.params import AUTHORS_OTHER, AUTHORS_TABLE2
+from dmrnet.tools.analysis.params import AUTHORS_OTHER, AUTHORS_TABLE2
 
 
 def close(a, b, rtol=1e-4):
@@ -215,7 +215,7 @@ def test_fused_to_branch_roundtrip():
 
 def test_rir_with_zero_cross_weights_is_a_resnet_layer():
     """With W_tr = W_rt = W_tt = 0 the generalized layer's residual stream is a single-layer
-    residual block r' = ReLU(BN(W_rr * r + r)) (rir-facts.md)."""
+    residual block r' = ReLU(BN(W_rr * r + r)) (the RiR paper)."""
     from dmrnet.symbols.rir import GeneralizedResidualLayer
     c = 6
     x = rand(2, 2 * c, 8, 8, seed=12)
@@ -236,7 +236,7 @@ def test_rir_with_zero_cross_weights_is_a_resnet_layer():
 
 
 def test_rir_count_is_reported_not_tuned():
-    # 9.46M conv/FC weights (rir-facts.md) + BN and the four 1x1 projections.
+    # 9.46M conv/FC weights (the RiR paper's count) + BN and the four 1x1 projections.
     n = count_params(get_model('rir18'))
     assert 9_460_000 < n < 9_600_000
 
@@ -322,7 +322,8 @@ def test_classifier_trains_with_mean_and_exports_pooling(name, tmp_path):
     net = get_model(name, **({'stages': (1, 1, 1, 1)} if name == 'resnet_imagenet' else {}))
     net.initialize()
     stem_pools = 1 if name == 'resnet_imagenet' else 0  # the ImageNet stem's max-pooling
-    traced = _ops(net(mx.sym.var('data')))
+    with autograd.record():  # the graph a training step traces
+        traced = _ops(net(mx.sym.var('data')))
     heads = traced.count('mean')
     assert heads >= 1 and traced.count('Pooling') == stem_pools
     prefix = str(tmp_path / 'm')
@@ -335,7 +336,7 @@ def test_classifier_trains_with_mean_and_exports_pooling(name, tmp_path):
 
 
 def test_pooling_rewrite_only_global_means(tmp_path):
-    from dmrnet.symbols.export import pooling_for_deployment
+    from dmrnet.symbols.deploy import pooling_for_deployment
     data = mx.sym.var('data')
     outs = [mx.sym.mean(data, axis=(2, 3), keepdims=True),  # global average pooling
             mx.sym.mean(data, axis=(2, 3)),                 # (N, C): not Pooling's shape
@@ -363,3 +364,47 @@ def test_onnx_export_runs_in_onnxruntime(name, tmp_path):
     session = ort.InferenceSession(export_onnx(prefix, input_shape=x.shape),
                                    providers=['CPUExecutionProvider'])
     close(session.run(None, {'data': x.asnumpy()})[0], net(x).asnumpy(), rtol=1e-3)
+
+
+def _trained_one_step(net, x):
+    """One recorded step, so that the hybridized net's cached graph is the training graph."""
+    net.hybridize()
+    with autograd.record():
+        loss = net(x).sum()
+    loss.backward()
+
+
+@pytest.mark.parametrize('how', ['net.export', 'export_block', 'export_block+preprocess'])
+@pytest.mark.parametrize('trained', [False, True])
+def test_standard_gluon_exports_are_deployable(how, trained, tmp_path):
+    """Gluon's own `net.export` and GluonCV's `export_block` (with and without its preprocess
+    wrapper) write the deployment graph (Pooling, not the training-time mean), fresh or after
+    training, and mx.onnx converts it into a model onnxruntime runs with the same outputs."""
+    ort = pytest.importorskip('onnxruntime')
+    from gluoncv.utils import export_block
+    net = get_model('dmrnet14')
+    net.initialize()
+    x = rand(2, 3, 32, 32, seed=21)
+    if trained:
+        _trained_one_step(net, x)
+    prefix = str(tmp_path / 'm')
+    if how == 'net.export':
+        net.hybridize()
+        net(x)
+        net.export(prefix)
+        feed, expect = x, net(x)
+    elif how == 'export_block':
+        export_block(prefix, net, data_shape=(3, 32, 32), preprocess=None, layout='CHW')
+        feed, expect = x, net(x)
+    else:  # GluonCV's default: a preprocess block in front takes raw HWC images
+        export_block(prefix, net, data_shape=(32, 32, 3))
+        raw = mx.nd.array(np.random.RandomState(5).randint(0, 256, (2, 32, 32, 3)),
+                          dtype='float32')
+        mean = mx.nd.array([123.675, 116.28, 103.53]).reshape((1, 3, 1, 1))
+        std = mx.nd.array([58.395, 57.12, 57.375]).reshape((1, 3, 1, 1))
+        feed, expect = raw, net((raw.transpose((0, 3, 1, 2)) - mean) / std)
+    ops = _ops(mx.sym.load(prefix + '-symbol.json'))
+    assert 'mean' not in ops and ops.count('Pooling') == 1
+    session = ort.InferenceSession(export_onnx(prefix, input_shape=feed.shape),
+                                   providers=['CPUExecutionProvider'])
+    close(session.run(None, {'data': feed.asnumpy()})[0], expect.asnumpy(), rtol=1e-3)

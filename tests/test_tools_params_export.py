@@ -1,4 +1,4 @@
-"""tools/params.py and tools/export.py as a user runs them."""
+"""tools/analysis/params.py and tools/export.py as a user runs them."""
 import json
 import os
 import subprocess
@@ -8,9 +8,9 @@ import mxnet as mx
 import numpy as np
 
 from dmrnet.symbols import get_model
-from dmrnet.symbols.export import import_model
+from dmrnet.symbols.deploy import import_model
 from dmrnet.tools import export as export_tool
-from dmrnet.tools import params as params_tool
+from dmrnet.tools.analysis import params as params_tool
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

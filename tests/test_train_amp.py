@@ -11,37 +11,30 @@ import sys
 
 import numpy as np
 
-from test_train_helpers import digits_dir, initial_params, last_checkpoint, records
+from runs import initial_params, last_checkpoint, records
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 CHILD = '''
 import functools, sys
 from mxnet.contrib import amp
-from dmrnet.train import engine
+from dmrnet.train import build, cli
 from dmrnet.train.digits import parser
 
-guard = engine.get_contexts
-def cpu_contexts(args):
-    args.amp = False
-    try:
-        return guard(args)
-    finally:
-        args.amp = True
-engine.get_contexts = cpu_contexts
+guard = build.contexts
+build.contexts = lambda config: guard(config.replace(amp=False))
 amp.init = functools.partial(amp.init, target_dtype='bfloat16')
 scale_loss, scaled = amp.scale_loss, []
 def counted(loss, trainer):
     scaled.append(trainer._amp_loss_scaler.loss_scale)
     return scale_loss(loss, trainer)
 amp.scale_loss = counted
-engine.main(parser(), sys.argv[1:])
+cli.main(parser(), sys.argv[1:])
 print('scaled %d losses by %s' % (len(scaled), sorted(set(scaled))))
 '''
 
 
-def test_amp_path_trains_checkpoints_and_exports(tmp_path_factory, tmp_path):
-    digits = digits_dir(tmp_path_factory)
+def test_amp_path_trains_checkpoints_and_exports(digits, tmp_path):
     argv = ['--amp', '--data-dir', digits, '--save-dir', str(tmp_path), '--model',
             'resnet', '--L', '3', '--epochs', '2', '--max-batches', '4', '--batch-size', '16',
             '--max-val-batches', '2', '--lr-steps', '100', '--no-progress']

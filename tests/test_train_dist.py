@@ -11,16 +11,11 @@ import sys
 import numpy as np
 import pytest
 
-from test_train_helpers import digits_dir, initial_params, last_checkpoint, records
+from runs import initial_params, last_checkpoint, records
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAUNCH = os.path.join(REPO, 'tools', 'launch.py')
 TIMEOUT = 240
-
-
-@pytest.fixture
-def digits(tmp_path_factory):
-    return digits_dir(tmp_path_factory)
 
 
 def run(argv, timeout=TIMEOUT):

@@ -14,29 +14,23 @@ import pytest
 import mxnet as mx
 
 from dmrnet.symbols import get_model
-from dmrnet.train import engine
-from dmrnet.train.args import lr_at, lr_steps
-from test_train_helpers import (cifar100_dir, digits_dir, initial_params, last_checkpoint,
-                                records)
+from dmrnet.train import build, cli, loop
+from dmrnet.train.step import make_trainer
+from runs import initial_params, last_checkpoint, records
 
 TINY = ['--model', 'resnet', '--L', 3, '--max-batches', 2, '--max-val-batches', 1,
         '--batch-size', 16]
 
 
-@pytest.fixture
-def digits(tmp_path_factory):
-    return digits_dir(tmp_path_factory)
-
-
 def parse(argv):
     from dmrnet.train.digits import parser
-    return parser().parse_args(argv)
+    return cli.parse_config(parser(), [str(a) for a in argv])
 
 
 def run(digits, save_dir, *extra, progress=False):
     argv = ['--data-dir', digits, '--save-dir', str(save_dir), '--num-data-threads', '1'] + \
         ([] if progress else ['--no-progress']) + [str(a) for a in extra]
-    return engine.fit(parse(argv))
+    return loop.fit(parse(argv)).summary
 
 
 def run_main(digits, save_dir, *extra, capsys=None):
@@ -44,7 +38,7 @@ def run_main(digits, save_dir, *extra, capsys=None):
     argv = ['--data-dir', digits, '--save-dir', str(save_dir), '--no-progress',
             '--num-data-threads', '1'] + [str(a) for a in extra]
     with pytest.raises(SystemExit) as e:
-        engine.main(parser(), argv)
+        cli.main(parser(), argv)
     err = capsys.readouterr().err.strip().splitlines()
     return e.value.code, err[-1] if err else ''
 
@@ -112,15 +106,15 @@ def test_loss_decreases_on_digits(digits, tmp_path):
         assert (np.abs(img - rgb).sum(-1) < 30).sum() > 200, rgb
 
 
-def test_export_then_evaluate_top5(tmp_path_factory, tmp_path):
+def test_export_then_evaluate_top5(cifar100, tmp_path):
     """More than 10 classes: training logs top-5 and the exported model scores the same."""
-    data_dir = cifar100_dir(tmp_path_factory)
+    data_dir = cifar100
     from dmrnet.train import evaluate
     from dmrnet.train.cifar import parser
-    s = engine.fit(parser().parse_args(
-        ['--dataset', 'cifar100', '--data-dir', data_dir, '--save-dir', str(tmp_path),
+    s = loop.fit(cli.parse_config(parser(), [
+        '--dataset', 'cifar100', '--data-dir', data_dir, '--save-dir', str(tmp_path),
          '--model', 'resnet', '--L', '3', '--epochs', '1', '--max-batches', '1',
-         '--batch-size', '8', '--no-progress', '--num-data-threads', '1']))
+         '--batch-size', '8', '--no-progress', '--num-data-threads', '1'])).summary
     rec, = records(tmp_path)
     assert 0 <= rec['test_top5_error'] <= rec['test_error'] <= 100
     assert s['best_test_top5_error'] == rec['test_top5_error']
@@ -132,7 +126,7 @@ def test_export_then_evaluate_top5(tmp_path_factory, tmp_path):
 
     # The same counts from the exported model by hand (padded images ignored).
     import dmrnet.data as data
-    from dmrnet.symbols.export import import_model
+    from dmrnet.symbols.deploy import import_model
     net = import_model(os.path.join(str(tmp_path), 'best'), 1)
     top1 = top5 = n = 0
     for b in data.get_val_iter('cifar100', data_dir, 8):
@@ -155,7 +149,7 @@ def test_progress_bar_on_a_terminal(digits, tmp_path, monkeypatch):
 
     term = Terminal()
     monkeypatch.setattr(sys, 'stderr', term)
-    monkeypatch.setattr(engine, 'PROGRESS_REFRESH', 0)  # draw after every batch, however fast
+    monkeypatch.setattr(loop, 'PROGRESS_REFRESH', 0)  # draw after every batch, however fast
     run(digits, tmp_path, *TINY, '--epochs', 1, progress=True)
     shown = term.getvalue()
     assert 'epoch 1/1' in shown and 'img/s' in shown and 'loss=' in shown and 'err=' in shown
@@ -176,23 +170,23 @@ def test_help_says_batch_size_is_total(capsys):
 
 def test_recipe_lr_schedule():
     cifar = parse(['--epochs', '400'])
-    assert lr_steps(cifar) == [200, 300, 350]
-    assert [lr_at(cifar, e) for e in (0, 199, 200, 299, 300, 349, 350, 399)] == pytest.approx(
+    assert cifar.lr_step_epochs() == [200, 300, 350]
+    assert [cifar.lr_at(e) for e in (0, 199, 200, 299, 300, 349, 350, 399)] == pytest.approx(
         [0.1, 0.1, 0.01, 0.01, 1e-3, 1e-3, 1e-4, 1e-4])
     from dmrnet.train.imagenet import parser as imagenet
     from dmrnet.train.svhn import parser as svhn
-    im = imagenet().parse_args([])
-    assert (im.batch_size, im.epochs, im.optimizer, lr_steps(im)) == (256, 100, 'nag',
+    im = cli.parse_config(imagenet(), [])
+    assert (im.batch_size, im.epochs, im.optimizer, im.lr_step_epochs()) == (256, 100, 'nag',
                                                                       [30, 60, 90])
-    sv = svhn().parse_args([])
-    assert (sv.epochs, sv.batch_size, lr_steps(sv)) == (40, 64, [20, 30, 35])
-    assert lr_steps(parse(['--lr-steps', '5,2'])) == [2, 5]
+    sv = cli.parse_config(svhn(), [])
+    assert (sv.epochs, sv.batch_size, sv.lr_step_epochs()) == (40, 64, [20, 30, 35])
+    assert parse(['--lr-steps', '5,2']).lr_step_epochs() == [2, 5]
 
 
 def test_weight_decay_on_all_parameters():
     net = get_model('resnet', L=3)
     net.initialize()
-    trainer = engine.make_trainer(net, 'nag', {'learning_rate': 0.1, 'wd': 1e-4,
+    trainer = make_trainer(net, 'nag', {'learning_rate': 0.1, 'wd': 1e-4,
                                                'momentum': 0.9})
     opt = trainer._optimizer
     names = [p.name for p in trainer._params]
@@ -220,10 +214,10 @@ def test_amp_on_cpu(digits, tmp_path, capsys):
     code, line = run_main(digits, tmp_path, '--amp', capsys=capsys)
     assert code == 2 and '--amp' in line and 'GPU' in line
     # On GPUs, AMP's overflow check cannot stop a step the servers apply themselves.
-    args = parse(['--amp', '--kv-store', 'dist_async'])
-    with pytest.raises(engine.UserError, match='--amp cannot be combined with --kv-store '
+    config = parse(['--amp', '--kv-store', 'dist_async'])
+    with pytest.raises(build.UserError, match='--amp cannot be combined with --kv-store '
                                                'dist_async'):
-        engine.create_kvstore(args, [mx.cpu()])
+        build.kvstore(config, [mx.cpu()])
 
 
 def test_missing_rec_names_pack_command(tmp_path, capsys):
@@ -343,13 +337,21 @@ def test_full_disk_keeps_previous_checkpoint(digits, tmp_path, capsys, monkeypat
 def test_model_spec_presets_keep_their_architecture():
     """The demo's L=6 completes a bare family only; a preset keeps its own L, and a flag that
     contradicts a preset is refused instead of building another net under the preset's name."""
-    spec = lambda *argv: engine.model_spec(parse(list(argv)), 10)  # noqa: E731
+    spec = lambda *argv: build.model_spec(parse(list(argv)), 10)  # noqa: E731
     assert spec()[3]['L'] == 6
     assert spec('--model', 'dmrnet', '--L', '12')[3]['L'] == 12
     assert spec('--model', 'resnet26')[3]['L'] == 12
     assert spec('--model', 'resnet26', '--L', '12')[3]['L'] == 12
     assert spec('--model', 'dmrnet14', '--fused')[3]['fused'] is True
     assert spec('--model', 'pathnet', '--L', '12', '--blocks', '6')[3]['blocks'] == 6
-    with pytest.raises(engine.UserError, match=r'--model resnet26 is .*L=12.*--L 18 contradicts '
+    with pytest.raises(build.UserError, match=r'--model resnet26 is .*L=12.*--L 18 contradicts '
                                                r'it.*--model resnet --L 18'):
         spec('--model', 'resnet26', '--L', '18')
+
+
+def test_readme_recipe_table_is_the_recipe_table():
+    """README prints the recipes; the scripts, the runner and README share one table."""
+    from dmrnet.train.recipes import markdown_table
+    readme = open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                               'README.md')).read()
+    assert markdown_table() in readme

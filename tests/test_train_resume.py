@@ -11,17 +11,11 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 
-from test_train_helpers import digits_dir, last_checkpoint, records
+from runs import last_checkpoint, records
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMEOUT = 240
-
-
-@pytest.fixture
-def digits(tmp_path_factory):
-    return digits_dir(tmp_path_factory)
 
 
 def command(digits, save_dir, *extra):

@@ -13,8 +13,8 @@ import json
 import logging
 import sys
 
-from dmrnet.symbols import get_model, preset, runtime  # noqa: F401  (runtime: threads first)
-from dmrnet.symbols.export import export_model, export_onnx, input_shape_for
+from dmrnet.symbols import get_model, preset  # noqa: F401  (importing dmrnet sets threads first)
+from dmrnet.symbols.deploy import export_model, export_onnx, input_shape_for
 
 
 def parse_kwargs(pairs):

@@ -4,7 +4,8 @@
         [--dataset digits] [--out PREFIX] [--calib-mode naive|entropy] [--num-calib 512] [--json]
 
 Takes an exported fp32 model (`PREFIX-symbol.json` + `PREFIX-NNNN.params`, as train/ and
-tools/export.py write it), fuses it for oneDNN (Conv+BN folding, +ReLU, +sum), calibrates the
+tools/export.py write it), folds the merge scales and fuses it for oneDNN (Conv+BN folding,
++ReLU, +sum: dmrnet.symbols.deploy.optimize_exported and quantize), calibrates the
 INT8 ranges on images of the *training* set (`mx.contrib.quantization.quantize_model_mkldnn`,
 the same path as MXNet's `quantize_net`, which Gluon users call), writes
 `OUT-symbol.json` + `OUT-0000.params`, and with `--data-dir` reports the test error of the fp32
@@ -20,25 +21,15 @@ import os
 import sys
 import time
 
-if __package__ in (None, ''):
-    import dmrnet.symbols  # noqa: F401  (runtime defaults before mxnet is imported)
+import dmrnet.utils  # noqa: F401  (threads before mxnet is imported)
 import mxnet as mx
 import numpy as np
 
+from dmrnet.symbols.deploy import (DEFAULT_CALIB_MODE, DEFAULT_NUM_CALIB, fp32_block,
+                                   load_checkpoint, optimize_exported, quantize,
+                                   save_symbol_model, to_block)
+
 log = logging.getLogger('dmrnet.quantize')
-
-# What calibrates best here (measured on digits, DMRNet): 'naive' (min/max of the layer outputs)
-# keeps the test error within noise of fp32 and calibrates in seconds; 'entropy' is offered too.
-DEFAULT_CALIB_MODE = 'naive'
-DEFAULT_NUM_CALIB = 512
-
-
-def load_checkpoint(prefix, epoch=0):
-    """(symbol, arg_params, aux_params) of an exported model."""
-    for f in ('%s-symbol.json' % prefix, '%s-%04d.params' % (prefix, epoch)):
-        if not os.path.exists(f):
-            raise FileNotFoundError('%s not found (export the model first: tools/export.py)' % f)
-    return mx.model.load_checkpoint(prefix, epoch)
 
 
 class _DataOnly(mx.io.DataIter):
@@ -95,76 +86,12 @@ def calibration_data(data_dir=None, dataset='digits', batch_size=64, num_example
     return _DataOnly(batches, batch_size, (batch_size,) + tuple(shape[1:]), num_examples)
 
 
-def quantize(sym, arg_params, aux_params, calib_data, calib_mode=DEFAULT_CALIB_MODE,
-             num_calib_examples=DEFAULT_NUM_CALIB, quantized_dtype='auto', exclude=None,
-             ctx=None):
-    """Fuse for oneDNN, quantize to INT8 and calibrate. Returns (qsym, qarg_params, aux_params).
-
-    `exclude`: symbol names kept in fp32. By default nothing is excluded; the first convolution
-    takes the raw image (signed), which quantized_dtype='auto' handles as int8.
-    """
-    from mxnet.contrib.quantization import quantize_model_mkldnn
-    ctx = ctx or mx.cpu()
-    if ctx.device_type != 'cpu':
-        raise ValueError('INT8 quantization runs on CPU (oneDNN) only in MXNet 1.9; got %s' % ctx)
-    quiet = logging.getLogger('dmrnet.quantize.mxnet')
-    quiet.setLevel(logging.WARNING)
-    return quantize_model_mkldnn(sym, arg_params, aux_params, data_names=('data',),
-                                 label_names=(), ctx=ctx, excluded_sym_names=exclude or [],
-                                 calib_mode=calib_mode, calib_data=calib_data,
-                                 num_calib_examples=num_calib_examples,
-                                 quantized_dtype=quantized_dtype, quantize_mode='full',
-                                 logger=quiet)
-
-
-def to_block(sym, arg_params, aux_params, ctx=None):
-    """A SymbolBlock computing `sym` with the given parameters (fp32 or quantized)."""
-    import warnings
-    ctx = ctx or mx.cpu()
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')
-        block = mx.gluon.SymbolBlock(sym, [mx.sym.var('data')])
-    params = block.collect_params()
-    for name, value in list(arg_params.items()) + list(aux_params.items()):
-        if name in params:
-            params[name]._load_init(value, ctx, cast_dtype=True, dtype_source='saved')
-    return block
-
-
-def fp32_block(sym, arg_params, aux_params, ctx=None):
-    """The exported fp32 model as it is, hybridized (the reference for the INT8 error).
-
-    (Gluon's `SymbolBlock.optimize_for(backend='MKLDNN')` is not used: in MXNet 1.9.1 it hands
-    a projection's 1x1 weight to a 3x3 convolution of a merge-and-run block and fails with
-    'Shape inconsistent'; `Symbol.get_backend_symbol('MKLDNN')` works.)"""
-    block = to_block(sym, arg_params, aux_params, ctx)
-    block.hybridize(static_alloc=True, static_shape=True)
-    return block
-
-
-def save(prefix, qsym, qarg_params, aux_params, epoch=0):
-    from dmrnet.symbols.atomic import atomic_path
-    with atomic_path('%s-symbol.json' % prefix) as tmp:
-        qsym.save(tmp)
-    with atomic_path('%s-%04d.params' % (prefix, epoch)) as tmp:
-        save_dict = {'arg:%s' % k: v.as_in_context(mx.cpu()) for k, v in qarg_params.items()}
-        save_dict.update({'aux:%s' % k: v.as_in_context(mx.cpu()) for k, v in aux_params.items()})
-        mx.nd.save(tmp, save_dict)
-    return '%s-symbol.json' % prefix, '%s-%04d.params' % (prefix, epoch)
-
-
 def test_error(block, data_dir, dataset='digits', batch_size=64):
     """Top-1 error (%) of a block on the test split; returns (error, images)."""
     from dmrnet.data import get_val_iter
-    it = get_val_iter(dataset, data_dir, batch_size)
-    wrong = seen = 0
-    for batch in it:
-        n = batch_size - (batch.pad or 0)
-        out = block(batch.data[0].as_in_context(mx.cpu())).asnumpy()[:n]
-        label = batch.label[0].asnumpy()[:n].astype(np.int64)
-        wrong += int((out.argmax(axis=1) != label).sum())
-        seen += n
-    return 100.0 * wrong / max(seen, 1), seen
+    from dmrnet.train.evaluate import evaluate
+    wrong, _, images = evaluate(block, get_val_iter(dataset, data_dir, batch_size), [mx.cpu()])
+    return 100.0 * wrong / max(images, 1), images
 
 
 def main(argv=None):
@@ -192,14 +119,12 @@ def main(argv=None):
         log.warning('no --data-dir: calibrating on random noise (timing only; accuracy unknown)')
     calib = calibration_data(args.data_dir, args.dataset, args.batch_size, args.num_calib, shape)
     tic = time.time()
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from benchmark import optimize_exported
     # merge scales folded into the weights, ops renamed for oneDNN fusion: same function
     qsym_in, qarg_in, folded = optimize_exported(sym, arg_params)
     qsym, qargs, qaux = quantize(qsym_in, qarg_in, aux_params, calib, args.calib_mode,
                                  args.num_calib)
     out = args.out or '%s-int8' % args.prefix
-    files = save(out, qsym, qargs, qaux)
+    files = save_symbol_model(out, qsym, qargs, qaux)
     result = dict(prefix=args.prefix, epoch=args.epoch, out=out, files=list(files),
                   calib_mode=args.calib_mode, calib_examples=calib.seen if args.data_dir else 0,
                   merge_scale_folded=folded,

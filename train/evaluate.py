@@ -1,4 +1,6 @@
-"""Score an exported model (prefix-symbol.json + prefix-NNNN.params) on a packed test set.
+"""Scoring: the one evaluation routine (`evaluate`: training, this CLI and INT8 quantization all
+count errors with it), and the CLI that scores an exported model (prefix-symbol.json +
+prefix-NNNN.params) on a packed test set.
 
     python train/evaluate.py --prefix runs/demo/best --dataset digits --data-dir data/digits
     -> "runs/demo/best (epoch 20) on digits test: top-1 error 3.06% (360 images)"
@@ -12,10 +14,36 @@ import logging
 import re
 import sys
 
-from dmrnet.symbols import runtime  # noqa: F401  (threads before mxnet)
-import mxnet as mx  # noqa: E402
+import numpy as np
 
-from dmrnet.train.args import parse_devices  # noqa: E402
+import dmrnet.utils  # noqa: F401  (threads before mxnet)
+import mxnet as mx  # noqa: E402
+from mxnet import gluon  # noqa: E402
+
+from dmrnet.data import dataset_names, default_data_dir  # noqa: E402
+from dmrnet.utils.devices import parse_devices  # noqa: E402
+
+
+def evaluate(net, data_iter, contexts, max_batches=None, topk=5):
+    """(top-1 errors, top-k errors, images) of `net` over `data_iter` on `contexts`, ignoring
+    the padded images of a last batch."""
+    wrong1 = wrongk = n = 0
+    data_iter.reset()
+    for i, batch in enumerate(data_iter):
+        if max_batches is not None and i >= max_batches:
+            break
+        datas = gluon.utils.split_and_load(batch.data[0], contexts, even_split=False)
+        outs = [net(x).astype('float32').asnumpy() for x in datas]  # AMP: float16 scores
+        scores = np.concatenate(outs, 0)
+        labels = batch.label[0].asnumpy().astype(np.int64)
+        keep = scores.shape[0] - (batch.pad or 0)
+        scores, labels = scores[:keep], labels[:keep]
+        top = np.argsort(-scores, axis=1)
+        wrong1 += int((top[:, 0] != labels).sum())
+        k = min(topk, scores.shape[1])
+        wrongk += int((~(top[:, :k] == labels[:, None]).any(1)).sum())
+        n += keep
+    return wrong1, wrongk, n
 
 
 def find_epoch(prefix):
@@ -30,8 +58,7 @@ def find_epoch(prefix):
 def score(prefix, dataset, data_dir, batch_size=100, epoch=None, contexts=None,
           num_threads=None):
     import dmrnet.data as data
-    from dmrnet.symbols.export import import_model
-    from dmrnet.train.engine import evaluate
+    from dmrnet.symbols.deploy import import_model
     contexts = contexts or [mx.cpu()]
     epoch = find_epoch(prefix) if epoch is None else epoch
     info = data.dataset_info(dataset)
@@ -51,8 +78,8 @@ def main(argv=None):
     p.add_argument('--epoch', type=int, default=None,
                    help='NNNN of prefix-NNNN.params (default: the only/latest one)')
     p.add_argument('--dataset', required=True,
-                   choices=('cifar10', 'cifar100', 'svhn', 'imagenet', 'digits'))
-    p.add_argument('--data-dir', default=None, help='default: data/<dataset>')
+                   choices=dataset_names())
+    p.add_argument('--data-dir', default=None, help='default: data/<dataset>\'s folder')
     p.add_argument('--batch-size', type=int, default=100)
     p.add_argument('--gpus', default='', help='"0" or "0,1"; empty: CPU')
     p.add_argument('--num-data-threads', type=int, default=None)
@@ -65,7 +92,7 @@ def main(argv=None):
             raise ValueError('--gpus %s: this machine has %d GPUs'
                              % (args.gpus, mx.context.num_gpus()))
         ctx = [mx.gpu(g) for g in gpus] or [mx.cpu()]
-        r = score(args.prefix, args.dataset, args.data_dir or 'data/%s' % args.dataset,
+        r = score(args.prefix, args.dataset, args.data_dir or default_data_dir(args.dataset),
                   args.batch_size, args.epoch, ctx, args.num_data_threads)
     except (OSError, ValueError, KeyError, mx.base.MXNetError) as e:
         print('%s: error: %s' % (p.prog, str(e).split('\n')[0]), file=sys.stderr)

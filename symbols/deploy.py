@@ -1,0 +1,331 @@
+"""From a trained Gluon network to deployable files, and the graph passes that make them fast.
+
+Exported models are MXNet's static format, `prefix-symbol.json` + `prefix-NNNN.params`: they
+load with `gluon.SymbolBlock.imports(prefix-symbol.json, ['data'], params)` and with the Module
+API (`mx.model.load_checkpoint(prefix, epoch)`); the single input is named `data`.
+
+    export_model / import_model / export_onnx   write and read those files (atomically)
+    DeployableExport                            makes `net.export(...)` (and GluonCV's
+                                                `export_block`) write the same deployment graph
+    pooling_for_deployment                      the training-time spatial mean -> Pooling
+    fold_merge_scales, rewrite_for_onednn,      inference graph passes for oneDNN (fp32, INT8)
+    optimize_exported
+    load_checkpoint, to_block, fp32_block,      exported files -> runnable blocks; INT8
+    quantize, save_symbol_model                 quantization with MXNet's oneDNN tooling
+"""
+import json
+import logging
+import os
+import warnings
+
+import mxnet as mx
+
+from dmrnet.utils.files import atomic_path
+
+# INT8 calibration: 'naive' (min/max of the layer outputs) kept the test error within noise of
+# fp32 on the digits and calibrates in seconds; 'entropy' is offered too.
+DEFAULT_CALIB_MODE = 'naive'
+DEFAULT_NUM_CALIB = 512
+
+
+def input_shape_for(net, batch_size=1):
+    """(N, 3, H, W) a network expects: 224 for the ImageNet stem, 32 otherwise."""
+    config = getattr(net, 'config', {})
+    size = 224 if config.get('stem_kind') == 'imagenet' else 32
+    return (batch_size, 3, size, size)
+
+
+def pooling_for_deployment(sym_file):
+    """Rewrite, in an exported symbol file, each global average pooling written as a spatial
+    mean (layers.GlobalAvgPool: axes (2, 3), dimensions kept; faster to train on oneDNN) as the
+    Pooling operator, the same function, which deployment tools expect: oneDNN's fused inference
+    and INT8 graphs, and ONNX (GlobalAveragePool; MXNet 1.9.1 would export the mean as a
+    ReduceMean that onnx 1.14's checker rejects). Returns the number of nodes rewritten."""
+    with open(sym_file) as f:
+        graph = json.load(f)
+    rewritten = 0
+    for node in graph['nodes']:
+        attrs = node.get('attrs', {})
+        if (node['op'] == 'mean'
+                and attrs.get('axis', '').replace(' ', '') in ('(2,3)', '[2,3]')
+                and attrs.get('keepdims', '').lower() in ('true', '1')
+                and attrs.get('exclude', 'False').lower() in ('false', '0')):
+            node['op'] = 'Pooling'
+            node['attrs'] = {'global_pool': 'True', 'kernel': '(1, 1)', 'pool_type': 'avg'}
+            rewritten += 1
+    if rewritten:
+        with atomic_path(sym_file) as tmp:
+            with open(tmp, 'w') as f:
+                json.dump(graph, f, indent=2)
+    return rewritten
+
+
+class DeployableExport:
+    """Mixin for the networks' top-level blocks: `net.export(path, epoch)`, Gluon's standard
+    call (and what GluonCV's `export_block` makes), writes the deployment graph, the same as
+    `export_model`: without it the file would hold the training-time spatial mean, which
+    `mx.onnx.export_model` rejects and oneDNN's inference fusion does not know."""
+
+    def export(self, path, epoch=0, remove_amp_cast=True):
+        out = super().export(path, epoch=epoch, remove_amp_cast=remove_amp_cast)
+        pooling_for_deployment('%s-symbol.json' % path)
+        return out
+
+
+def export_model(net, prefix, epoch=0, input_shape=None, ctx=None, metadata=None):
+    """Hybridize (static_alloc, static_shape), run one forward pass and export.
+
+    Returns (symbol_file, params_file). `metadata`, when given, is written to
+    `prefix-meta.json` (model name, arguments, classes, input shape) so that tools can rebuild
+    or describe the model without guessing.
+    """
+    ctx = ctx or mx.cpu()
+    input_shape = tuple(input_shape or input_shape_for(net))
+    directory = os.path.dirname(os.path.abspath(prefix))
+    os.makedirs(directory, exist_ok=True)
+    net.hybridize(static_alloc=True, static_shape=True)
+    net(mx.nd.zeros(input_shape, ctx=ctx)).wait_to_read()
+    sym_file, params_file = '%s-symbol.json' % prefix, '%s-%04d.params' % (prefix, epoch)
+    # Gluon writes both files itself; export to a temporary prefix, then rename each file.
+    tmp_prefix = os.path.join(directory, '.%s.partial' % os.path.basename(prefix))
+    net.export(tmp_prefix, epoch=epoch)
+    if not isinstance(net, DeployableExport):  # a plain Gluon block (GluonCV's, say)
+        pooling_for_deployment('%s-symbol.json' % tmp_prefix)
+    os.replace('%s-symbol.json' % tmp_prefix, sym_file)
+    os.replace('%s-%04d.params' % (tmp_prefix, epoch), params_file)
+    if metadata is not None:
+        meta = dict(metadata, input_shape=list(input_shape), epoch=epoch)
+        with atomic_path('%s-meta.json' % prefix) as tmp:
+            with open(tmp, 'w') as f:
+                json.dump(meta, f, indent=1, sort_keys=True)
+    return sym_file, params_file
+
+
+def import_model(prefix, epoch=0, ctx=None):
+    """Load an exported model as a SymbolBlock."""
+    ctx = ctx or mx.cpu()
+    sym_file, params_file = '%s-symbol.json' % prefix, '%s-%04d.params' % (prefix, epoch)
+    for f in (sym_file, params_file):
+        if not os.path.exists(f):
+            raise FileNotFoundError('%s not found: export the model first (python tools/export.py '
+                                    '--model NAME --prefix %s)' % (f, prefix))
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        return mx.gluon.SymbolBlock.imports(sym_file, ['data'], params_file, ctx=ctx)
+
+
+def export_onnx(prefix, epoch=0, input_shape=(1, 3, 32, 32), onnx_file=None):
+    """Convert an exported model to ONNX with MXNet's own exporter (mx.onnx). The opset is the
+    installed onnx package's: onnx 1.14.x gives opset 19, which onnxruntime 1.16 runs."""
+    import numpy as np
+    onnx_file = onnx_file or '%s.onnx' % prefix
+    with atomic_path(onnx_file) as tmp:
+        mx.onnx.export_model('%s-symbol.json' % prefix, '%s-%04d.params' % (prefix, epoch),
+                             [tuple(input_shape)], np.float32, tmp)
+    return onnx_file
+
+
+# ------------------------------------------------------------------------------------------
+# Inference graph passes (CPU, oneDNN)
+
+def rewrite_for_onednn(sym):
+    """The same function with operators oneDNN's graph fusion recognises: `relu` -> Activation
+    (relu) and two-input `add_n` -> elemwise_add, so that Conv+BN(+sum)+ReLU fuse into one
+    oneDNN convolution. Numerically identical (both compute the same sums and max(x, 0))."""
+    graph = json.loads(sym.tojson())
+    for node in graph['nodes']:
+        if node['op'] == 'relu':
+            node['op'] = 'Activation'
+            node['attrs'] = dict(node.get('attrs', {}), act_type='relu')
+        elif node['op'] == 'add_n' and len(node['inputs']) == 2:
+            node['op'] = 'elemwise_add'
+            node['attrs'] = {k: v for k, v in node.get('attrs', {}).items()
+                             if k != 'num_args'}
+    return mx.sym.load_json(json.dumps(graph))
+
+
+class NotFoldable(ValueError):
+    pass
+
+
+def fold_merge_scales(sym, arg_params):
+    """Remove the merge's scalar multiply (m = (1/K) sum_k x_k) from an inference graph by
+    carrying a positive scale c per tensor (true value = c x stored value) and folding it into
+    the parameters: into the next convolution's / FC's weights, and into the gamma and beta of
+    the BatchNorm whose output is added to a scaled tensor. ReLU, pooling, flatten and sums
+    commute with positive scales, so the graph computes the same function (up to float
+    rounding) with no element-wise multiply left, and the whole merge-and-run block becomes
+    Conv+BN(+sum)+ReLU chains that oneDNN fuses, in fp32 and INT8 alike.
+
+    Returns (symbol, arg_params); raises NotFoldable for graphs it does not understand (the
+    caller then keeps the graph as it is)."""
+    graph = json.loads(sym.tojson())
+    nodes = graph['nodes']
+    args = dict(arg_params)
+    consumers = {}
+    for i, node in enumerate(nodes):
+        for src in node['inputs']:
+            consumers[src[0]] = consumers.get(src[0], 0) + 1
+    for h in graph['heads']:
+        consumers[h[0]] = consumers.get(h[0], 0) + 1
+    scale, replaced, flexible = {}, {}, set()
+
+    def ref(src):
+        while src[0] in replaced:
+            src = replaced[src[0]]
+        return src
+
+    def rescale_bn(i, target):
+        node = nodes[i]
+        if node['attrs'].get('fix_gamma', 'True').lower() in ('true', '1'):
+            raise NotFoldable('%s: fixed gamma' % node['name'])
+        for k in (1, 2):  # gamma, beta
+            name = nodes[node['inputs'][k][0]]['name']
+            args[name] = args[name] / target
+        scale[i] = target
+        flexible.discard(i)
+
+    for i, node in enumerate(nodes):
+        op = node['op']
+        node.setdefault('attrs', {})
+        ins = [s[0] for s in node['inputs']]  # original ids: their scales (a removed
+        node['inputs'] = [ref(list(s)) for s in node['inputs']]  # multiply has its own)
+        if op == 'null':
+            scale[i] = 1.0
+        elif op in ('Convolution', 'FullyConnected'):
+            c = scale[ins[0]]
+            if c != 1.0:
+                w = nodes[ins[1]]['name']
+                if consumers.get(ins[1], 0) != 1 or w not in args:
+                    raise NotFoldable('%s: shared or unknown weight' % node['name'])
+                args[w] = args[w] * c
+            scale[i] = 1.0
+        elif op == 'BatchNorm':
+            if scale[ins[0]] != 1.0:
+                raise NotFoldable('%s: scaled input' % node['name'])
+            scale[i] = 1.0
+            if consumers.get(i, 0) == 1:
+                flexible.add(i)
+        elif op in ('relu', 'Activation', 'Pooling', 'Flatten', 'flatten'):
+            if op == 'Activation' and node['attrs'].get('act_type') != 'relu':
+                if scale[ins[0]] != 1.0:
+                    raise NotFoldable('%s: %s' % (node['name'], node['attrs'].get('act_type')))
+            if op == 'Pooling' and node['attrs'].get('pool_type', 'max') not in ('max', 'avg'):
+                raise NotFoldable(node['name'])
+            scale[i] = scale[ins[0]]
+        elif op == '_mul_scalar' and float(node['attrs'].get('scalar', 'nan')) > 0:
+            scale[i] = scale[ins[0]] * float(node['attrs']['scalar'])
+            replaced[i] = node['inputs'][0]
+        elif op in ('elemwise_add', 'add_n', '_plus', 'broadcast_add') and op != 'broadcast_add':
+            fixed = {scale[j] for j in ins if j not in flexible}
+            if len(fixed) > 1:
+                raise NotFoldable('%s: inputs at different scales' % node['name'])
+            target = fixed.pop() if fixed else 1.0
+            for j in set(ins):
+                if j in flexible and scale[j] != target:
+                    rescale_bn(j, target)
+                flexible.discard(j)
+            scale[i] = target
+        else:
+            if any(scale[j] != 1.0 for j in ins):
+                raise NotFoldable('%s (%s) takes a scaled input' % (node['name'], op))
+            scale[i] = 1.0
+        for j in ins:  # a BN output consumed by something else is fixed from now on
+            if op not in ('elemwise_add', 'add_n', '_plus'):
+                flexible.discard(j)
+    if any(scale[h[0]] != 1.0 for h in graph['heads']):
+        raise NotFoldable('the output is scaled')
+    heads = [ref(list(h)) for h in graph['heads']]
+    keep = [i for i in range(len(nodes)) if i not in replaced]
+    new_id = {old: new for new, old in enumerate(keep)}
+    new_nodes = []
+    for old in keep:
+        node = nodes[old]
+        node['inputs'] = [[new_id[s[0]]] + list(s[1:]) for s in node['inputs']]
+        new_nodes.append(node)
+    graph['nodes'] = new_nodes
+    graph['arg_nodes'] = [i for i, n in enumerate(new_nodes) if n['op'] == 'null']
+    graph['heads'] = [[new_id[h[0]]] + list(h[1:]) for h in heads]
+    graph.pop('node_row_ptr', None)
+    return mx.sym.load_json(json.dumps(graph)), args
+
+
+def optimize_exported(sym, arg_params):
+    """The inference graph the CPU path runs: merge scales folded (when the graph allows it),
+    operators renamed for oneDNN's fusion. Returns (symbol, arg_params, folded)."""
+    try:
+        sym, arg_params = fold_merge_scales(sym, arg_params)
+        folded = True
+    except NotFoldable:
+        folded = False
+    return rewrite_for_onednn(sym), arg_params, folded
+
+
+# ------------------------------------------------------------------------------------------
+# Exported files as blocks; INT8
+
+def load_checkpoint(prefix, epoch=0):
+    """(symbol, arg_params, aux_params) of an exported model."""
+    for f in ('%s-symbol.json' % prefix, '%s-%04d.params' % (prefix, epoch)):
+        if not os.path.exists(f):
+            raise FileNotFoundError('%s not found (export the model first: python '
+                                    'tools/export.py)' % f)
+    return mx.model.load_checkpoint(prefix, epoch)
+
+
+def quantize(sym, arg_params, aux_params, calib_data, calib_mode=DEFAULT_CALIB_MODE,
+             num_calib_examples=DEFAULT_NUM_CALIB, quantized_dtype='auto', exclude=None,
+             ctx=None):
+    """Fuse for oneDNN, quantize to INT8 and calibrate. Returns (qsym, qarg_params, aux_params).
+
+    `exclude`: symbol names kept in fp32. By default nothing is excluded; the first convolution
+    takes the raw image (signed), which quantized_dtype='auto' handles as int8.
+    """
+    from mxnet.contrib.quantization import quantize_model_mkldnn
+    ctx = ctx or mx.cpu()
+    if ctx.device_type != 'cpu':
+        raise ValueError('INT8 quantization runs on CPU (oneDNN) only in MXNet 1.9; got %s' % ctx)
+    quiet = logging.getLogger('dmrnet.deploy.quantization')
+    quiet.setLevel(logging.WARNING)
+    return quantize_model_mkldnn(sym, arg_params, aux_params, data_names=('data',),
+                                 label_names=(), ctx=ctx, excluded_sym_names=exclude or [],
+                                 calib_mode=calib_mode, calib_data=calib_data,
+                                 num_calib_examples=num_calib_examples,
+                                 quantized_dtype=quantized_dtype, quantize_mode='full',
+                                 logger=quiet)
+
+
+def to_block(sym, arg_params, aux_params, ctx=None):
+    """A SymbolBlock computing `sym` with the given parameters (fp32 or quantized)."""
+    ctx = ctx or mx.cpu()
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        block = mx.gluon.SymbolBlock(sym, [mx.sym.var('data')])
+    params = block.collect_params()
+    for name, value in list(arg_params.items()) + list(aux_params.items()):
+        if name in params:
+            params[name]._load_init(value, ctx, cast_dtype=True, dtype_source='saved')
+    return block
+
+
+def fp32_block(sym, arg_params, aux_params, ctx=None):
+    """The exported fp32 model as it is, hybridized (the reference for the INT8 error).
+
+    (Gluon's `SymbolBlock.optimize_for(backend='MKLDNN')` is not used: in MXNet 1.9.1 it hands
+    a projection's 1x1 weight to a 3x3 convolution of a merge-and-run block and fails with
+    'Shape inconsistent'; `Symbol.get_backend_symbol('MKLDNN')` works.)"""
+    block = to_block(sym, arg_params, aux_params, ctx)
+    block.hybridize(static_alloc=True, static_shape=True)
+    return block
+
+
+def save_symbol_model(prefix, sym, arg_params, aux_params, epoch=0):
+    """Write a (symbol, arg_params, aux_params) model as prefix-symbol.json + prefix-NNNN.params,
+    each file atomically."""
+    with atomic_path('%s-symbol.json' % prefix) as tmp:
+        sym.save(tmp)
+    with atomic_path('%s-%04d.params' % (prefix, epoch)) as tmp:
+        save_dict = {'arg:%s' % k: v.as_in_context(mx.cpu()) for k, v in arg_params.items()}
+        save_dict.update({'aux:%s' % k: v.as_in_context(mx.cpu()) for k, v in aux_params.items()})
+        mx.nd.save(tmp, save_dict)
+    return '%s-symbol.json' % prefix, '%s-%04d.params' % (prefix, epoch)

@@ -1,0 +1,14 @@
+"""The paper's numbers (Tables 2-5, path lengths, the training recipe) as printed, from
+paper-numbers.json beside this file: what the report compares our results with and what the
+parameter table (dmrnet.tools.analysis.params) shows as printed."""
+import json
+import os
+
+PAPER_NUMBERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'paper-numbers.json')
+
+
+def paper_numbers(path=None):
+    """The numbers from `path` (default: the copy in the repository). Raises FileNotFoundError
+    for a file that does not exist."""
+    with open(path or PAPER_NUMBERS) as f:
+        return json.load(f)

@@ -1,0 +1,180 @@
+"""The command line of every training script: argument groups (MXNet image-classification
+style), parsing into a TrainConfig, and turning known failures into one line and an exit status.
+
+Exit status: 0 done, 2 bad input (devices, data, resume, flags), 3 the run stopped (the loss
+diverged, a checkpoint could not be written; the last good checkpoint is kept), 130
+interrupted. The last stdout line of a finished run is its test error.
+"""
+import argparse
+import logging
+import os
+import sys
+
+from dmrnet.train.config import KV_STORES, LR_SCHEDULES, OPTIMIZERS, TrainConfig
+
+
+def add_model_args(parser):
+    g = parser.add_argument_group('model')
+    g.add_argument('--model',
+                   help='a preset (e.g. dmrnet56, resnet110) or a family (resnet, dilnet, dmrnet, '
+                        '...) completed by --L/--width/--branches/--fused; see '
+                        'dmrnet.symbols.get_model_list()')
+    g.add_argument('--L', type=int, help='depth parameter L of Table 2 (families only)')
+    g.add_argument('--width', type=int, help='width multiplier (16*width channels)')
+    g.add_argument('--branches', type=int, help='branches per block (K)')
+    g.add_argument('--fused', action='store_true', default=None,
+                   help='build the fused (single wide conv) form of multi-branch blocks')
+    g.add_argument('--blocks', type=int,
+                   help="residual blocks of the Figure 6 path-length nets (family 'pathnet': 3 or 6)")
+    return g
+
+
+def add_data_args(parser, datasets):
+    g = parser.add_argument_group('data')
+    g.add_argument('--dataset', default=datasets[0], choices=datasets)
+    g.add_argument('--data-dir', help='folder with the packed .rec/.idx files; None: '
+                                      'data/<dataset>')
+    g.add_argument('--num-data-threads', type=int,
+                   help='decoding threads per data iterator; None: the data module\'s choice')
+    g.add_argument('--shard-per-device', action='store_true',
+                   help='every device reads its own shard (parts = workers x devices) instead of '
+                        'one iterator per worker split across its devices; one process with '
+                        'N devices then sees exactly what N one-device workers see')
+    return g
+
+
+def add_fit_args(parser):
+    g = parser.add_argument_group('training')
+    g.add_argument('--gpus', default='', help='GPUs to use: "0-7", "0,1", "0,2-3"; empty: CPU')
+    g.add_argument('--cpus', type=int, default=1,
+                   help='number of CPU contexts when --gpus is empty (several exercise '
+                        'multi-device data parallelism on a CPU machine)')
+    g.add_argument('--kv-store', default='device', choices=KV_STORES,
+                   help='KVStore for gradient aggregation; dist_* need tools/launch.py')
+    g.add_argument('--batch-size', type=int,
+                   help='TOTAL batch size over all devices and all workers (each of D devices '
+                        'on each of W workers processes batch-size/(W*D) images per step)')
+    g.add_argument('--epochs', type=int)
+    g.add_argument('--optimizer', choices=OPTIMIZERS,
+                   help='nag: SGD with Nesterov momentum (the authors\'); sgd: plain momentum')
+    g.add_argument('--lr', type=float, help='initial learning rate')
+    g.add_argument('--lr-steps', type=_epoch_list,
+                   help='comma-separated epochs after which the lr is multiplied by '
+                        '--lr-factor; None: the recipe\'s, see --lr-schedule')
+    g.add_argument('--lr-schedule', '--lr-recipe', dest='lr_schedule', choices=LR_SCHEDULES,
+                   help='default --lr-steps: "fractions" = 1/2, 3/4, 7/8 of --epochs '
+                        '(CIFAR/SVHN), "every30" = every 30 epochs (ImageNet)')
+    g.add_argument('--lr-factor', type=float)
+    g.add_argument('--wd', type=float,
+                   help='weight decay, applied to all parameters (BN gamma/beta and biases too)')
+    g.add_argument('--momentum', type=float)
+    g.add_argument('--seed', type=int, default=0,
+                   help='seeds init, data order and augmentation (per epoch: resumable)')
+    g.add_argument('--amp', action='store_true',
+                   help='float16 mixed precision (mx.contrib.amp); GPUs only')
+    g.add_argument('--max-batches', type=int,
+                   help='cap on training batches per epoch (smoke runs)')
+    g.add_argument('--max-val-batches', type=int,
+                   help='cap on test batches per evaluation (smoke runs; errors then cover '
+                        'only part of the test set)')
+    o = parser.add_argument_group('output')
+    o.add_argument('--save-dir',
+                   help='run folder: checkpoints, log.jsonl, train.log, curves.png, '
+                        'summary.json, exported best/last models; None: the --resume '
+                        'folder, else runs/<dataset>-<model>-s<seed>')
+    o.add_argument('--resume',
+                   help='a run folder (its last checkpoint) or a checkpoint .json/.params: '
+                        'continue with the saved parameters, momentum and epoch count')
+    o.add_argument('--export-only', action='store_true',
+                   help='with --resume: export best and last models and exit')
+    o.add_argument('--checkpoint-every', type=int, default=1,
+                   help='write a checkpoint every N epochs (always after the last one)')
+    o.add_argument('--log-interval', type=int,
+                   help='log the running loss and error every N batches (0: never)')
+    o.add_argument('--no-progress', dest='progress', action='store_false',
+                   help='no progress bar (it is also off when stderr is not a terminal)')
+    return g
+
+
+def _epoch_list(text):
+    try:
+        return tuple(sorted(int(s) for s in text.split(',') if s.strip()))
+    except ValueError:
+        raise argparse.ArgumentTypeError('expected comma-separated epochs such as 200,300,350, '
+                                         'got %r' % text) from None
+
+
+RECIPE_FLAGS = ('model', 'epochs', 'batch_size', 'lr', 'lr_schedule', 'lr_factor', 'optimizer',
+                'momentum', 'wd', 'log_interval')
+
+
+def make_parser(description, datasets, **defaults):
+    """The parser of a training script for `datasets`: its defaults are the recipe's
+    (train/recipes.py; --help shows them), `defaults` override them (e.g. the demo's data
+    folder)."""
+    parser = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_model_args(parser)
+    add_data_args(parser, datasets)
+    add_fit_args(parser)
+    recipe = TrainConfig.for_dataset(datasets[0])
+    parser.set_defaults(**{k: getattr(recipe, k) for k in RECIPE_FLAGS})
+    parser.set_defaults(**defaults)
+    return parser
+
+
+def config_from_args(args):
+    """The TrainConfig of parsed arguments: the dataset's recipe with every flag on top
+    (argparse leaves the optional ones None)."""
+    given = {k: v for k, v in vars(args).items() if v is not None}
+    return TrainConfig.for_dataset(given.pop('dataset'), **given)
+
+
+def parse_config(parser, argv=None):
+    return config_from_args(parser.parse_args(argv))
+
+
+def main(parser, argv=None):
+    """Entry point of every training script: parse, fit, turn known failures into one line +
+    status."""
+    from dmrnet.data import DataError
+    from dmrnet.train.build import RunStopped, UserError
+    from dmrnet.train.loop import fit
+    config = parse_config(parser, argv)
+    try:
+        summary = fit(config).summary
+    except (UserError, DataError) as e:
+        _fail(parser.prog, e, 2)
+    except RunStopped as e:
+        _fail(parser.prog, e, 3)
+    except FileNotFoundError as e:  # dmrnet.data.DatasetMissingError names the pack command
+        _fail(parser.prog, e, 2)
+    except KeyboardInterrupt:
+        _fail(parser.prog, 'interrupted; resume with --resume %s'
+              % (config.save_dir or config.resume or config.default_save_dir()), 130)
+    if summary is not None:  # rank 0
+        print(result_line(summary), flush=True)
+    return summary
+
+
+def result_line(summary):
+    """The run's outcome in one line; the best figure is what train/evaluate.py reports for
+    SAVE_DIR/best."""
+    from dmrnet.train.loop import format_error
+    save_dir = summary['args']['save_dir']
+
+    def top5(key):
+        return (', top-5 %s%%' % format_error(summary[key])) if summary.get(key) is not None \
+            else ''
+    return ('%s test error: %s%%%s (best, epoch %d of %d, exported as %s); last epoch %s%%%s'
+            % (summary['dataset'], format_error(summary['best_test_error']),
+               top5('best_test_top5_error'), summary['best_epoch'], summary['epochs'],
+               os.path.join(save_dir, 'best'), format_error(summary['final_test_error']),
+               top5('final_test_top5_error')))
+
+
+def _fail(prog, msg, status):
+    logging.shutdown()
+    print('%s: error: %s' % (prog, msg), file=sys.stderr)
+    sys.exit(status)
+

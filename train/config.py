@@ -1,0 +1,157 @@
+"""The typed configuration of one training run: built from the recipe table, overridable field
+by field, validated once, and read (never edited) by every part of the training code. The
+command line builds the same object (train/cli.py).
+
+    from dmrnet.train import TrainConfig, fit
+    config = TrainConfig.for_dataset('digits', data_dir='data/digits', epochs=3)
+    net, summary = fit(config)
+"""
+import dataclasses
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Optional, Tuple
+
+from dmrnet.train.recipes import lr_steps, recipe_for
+
+KV_STORES = ('local', 'device', 'nccl', 'dist_sync', 'dist_device_sync', 'dist_async')
+OPTIMIZERS = ('nag', 'sgd')
+LR_SCHEDULES = ('fractions', 'every30')
+# Architecture fields: a preset fixes them, a family takes them.
+ARCH_FIELDS = ('L', 'width', 'branches', 'fused', 'blocks')
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be trained; the message names the field and a fix."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    # model
+    model: str = 'dmrnet'
+    L: Optional[int] = None
+    width: Optional[int] = None
+    branches: Optional[int] = None
+    fused: Optional[bool] = None
+    blocks: Optional[int] = None
+    family_defaults: dict = field(default_factory=dict)
+    # data
+    dataset: str = 'digits'
+    data_dir: Optional[str] = None
+    num_data_threads: Optional[int] = None
+    shard_per_device: bool = False
+    # devices
+    gpus: str = ''
+    cpus: int = 1
+    kv_store: str = 'device'
+    amp: bool = False
+    # optimisation
+    batch_size: int = 64
+    epochs: int = 10
+    optimizer: str = 'nag'
+    lr: float = 0.1
+    lr_steps: Optional[Tuple[int, ...]] = None
+    lr_schedule: str = 'fractions'
+    lr_factor: float = 0.1
+    wd: float = 1e-4
+    momentum: float = 0.9
+    seed: int = 0
+    max_batches: Optional[int] = None
+    max_val_batches: Optional[int] = None
+    # output
+    save_dir: Optional[str] = None
+    resume: Optional[str] = None
+    export_only: bool = False
+    checkpoint_every: int = 1
+    log_interval: int = 50
+    progress: bool = True
+
+    @classmethod
+    def for_dataset(cls, dataset, **overrides):
+        """The paper's recipe for `dataset` (train/recipes.py) with `overrides` on top."""
+        recipe = recipe_for(dataset)
+        base = dict(dataset=dataset, model=recipe.model, epochs=recipe.epochs,
+                    batch_size=recipe.batch_size, lr=recipe.lr, lr_schedule=recipe.lr_schedule,
+                    lr_factor=recipe.lr_factor, optimizer=recipe.optimizer,
+                    momentum=recipe.momentum, wd=recipe.wd, log_interval=recipe.log_interval,
+                    family_defaults=dict(recipe.family_defaults))
+        base.update(overrides)
+        return cls(**base)
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+    def as_dict(self):
+        """JSON-ready (checkpoints and summary.json record it)."""
+        d = dataclasses.asdict(self)
+        d['lr_steps'] = list(self.lr_steps) if self.lr_steps is not None else None
+        return d
+
+    # -- derived values
+    def default_save_dir(self):
+        """Where a run without --save-dir (and without --resume) writes."""
+        return os.path.join('runs', '%s-%s-s%d' % (self.dataset, self.model, self.seed))
+
+    def arch_kwargs(self):
+        """The architecture fields that were given."""
+        return {k: getattr(self, k) for k in ARCH_FIELDS if getattr(self, k) is not None}
+
+    def lr_step_epochs(self):
+        return lr_steps(self.epochs, self.lr_schedule, self.lr_steps)
+
+    def lr_at(self, epoch):
+        """Learning rate of 0-based `epoch`: a pure function of the epoch, so resume lands on it."""
+        return self.lr * self.lr_factor ** sum(epoch >= s for s in self.lr_step_epochs())
+
+    # -- validation: every field checked before any work
+    def validate(self):
+        """Raise ConfigError naming the first field that cannot be trained, with a fix."""
+        def need(ok, message):
+            if not ok:
+                raise ConfigError(message)
+
+        def positive_int(name, value, allow_none=False):
+            if value is None and allow_none:
+                return
+            need(isinstance(value, int) and not isinstance(value, bool) and value >= 1,
+                 '--%s %r: must be a whole number >= 1' % (name.replace('_', '-'), value))
+
+        positive_int('batch_size', self.batch_size)
+        positive_int('epochs', self.epochs)
+        positive_int('cpus', self.cpus)
+        positive_int('checkpoint_every', self.checkpoint_every)
+        positive_int('max_batches', self.max_batches, allow_none=True)
+        positive_int('max_val_batches', self.max_val_batches, allow_none=True)
+        positive_int('num_data_threads', self.num_data_threads, allow_none=True)
+        for name in ('L', 'width', 'branches', 'blocks'):
+            positive_int(name, getattr(self, name), allow_none=True)
+        need(isinstance(self.seed, int) and 0 <= self.seed < 2 ** 31,
+             '--seed %r: must be a whole number in 0..2147483647' % (self.seed,))
+        need(isinstance(self.log_interval, int) and self.log_interval >= 0,
+             '--log-interval %r: must be >= 0 (0: no batch log lines)' % (self.log_interval,))
+        for name, value, low, high in (('lr', self.lr, 0, None), ('wd', self.wd, 0, None),
+                                       ('momentum', self.momentum, 0, 1),
+                                       ('lr_factor', self.lr_factor, 0, 1)):
+            flag = '--' + name.replace('_', '-')
+            need(isinstance(value, (int, float)) and math.isfinite(value),
+                 '%s %r: must be a finite number' % (flag, value))
+            if name == 'lr':
+                need(value > 0, '%s %g: must be > 0 (the paper uses 0.1)' % (flag, value))
+            else:
+                need(value >= low, '%s %g: must be >= %g' % (flag, value, low))
+            if high is not None:
+                need(value < high if name == 'momentum' else value <= high,
+                     '%s %g: must be %s %g' % (flag, value, '<' if name == 'momentum' else
+                                                '<=', high))
+        need(self.kv_store in KV_STORES, '--kv-store %r: use one of %s'
+             % (self.kv_store, ', '.join(KV_STORES)))
+        need(self.optimizer in OPTIMIZERS, '--optimizer %r: use one of %s'
+             % (self.optimizer, ', '.join(OPTIMIZERS)))
+        need(self.lr_schedule in LR_SCHEDULES, '--lr-schedule %r: use one of %s'
+             % (self.lr_schedule, ', '.join(LR_SCHEDULES)))
+        if self.lr_steps is not None:
+            need(all(isinstance(s, int) and s >= 1 for s in self.lr_steps),
+                 '--lr-steps %r: epochs must be whole numbers >= 1, e.g. 200,300,350'
+                 % (self.lr_steps,))
+        need(not (self.export_only and not self.resume), '--export-only needs --resume')
+        return self

@@ -1,0 +1,406 @@
+"""The training loop: `fit(config)` trains (or resumes) one run and hands each job to its module.
+
+Data parallel over every given context (split_and_load + gluon.Trainer on the chosen KVStore),
+across machines with MXNet's parameter server (tools/launch.py). Resumable bit for bit: each
+epoch's randomness is seeded from (seed, epoch), the learning rate is a function of the epoch,
+and checkpoints hold parameters, momentum and the epoch count; CPU runs use MXNet's naive
+(program-order) engine (dmrnet.utils.runtime.select_engine).
+
+    set-up            train/build.py        devices, KVStore, network, logging
+    one step          train/step.py         forward, backward, update
+    across devices    train/distributed.py  metric sums, BN statistics, start barrier
+    the run folder    train/rundir.py       log.jsonl, checkpoints, summary.json
+    scoring           train/evaluate.py     top-1 / top-k errors
+"""
+import errno
+import glob
+import logging
+import math
+import os
+import random
+import sys
+import time
+from collections import namedtuple
+
+import numpy as np
+
+import mxnet as mx
+from mxnet import gluon
+
+from dmrnet.symbols import count_params
+from dmrnet.symbols.deploy import export_model
+from dmrnet.train import build, distributed, rundir
+from dmrnet.train.build import RunStopped, UserError
+from dmrnet.train.config import ConfigError
+from dmrnet.train.evaluate import evaluate
+from dmrnet.train.step import make_trainer, train_step
+from dmrnet.utils.runtime import select_engine
+
+log = logging.getLogger('dmrnet.train')
+
+# Seconds between progress-bar redraws: often enough to watch, rarely enough for a remote tty.
+PROGRESS_REFRESH = 0.5
+# Errors that mean the run folder cannot take more data; the run stops, keeping what it has.
+DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EIO)
+
+FitResult = namedtuple('FitResult', 'net summary')
+
+
+def seed_everything(seed, epoch):
+    """Seed every RNG from (seed, epoch) so an epoch's randomness does not depend on history."""
+    s = (seed * 1000003 + epoch * 7919 + 17) % (2 ** 31 - 1)
+    mx.random.seed(s)
+    np.random.seed(s)
+    random.seed(s)
+
+
+class Run:
+    """What one training run is made of, derived once from its (immutable) config."""
+
+    def __init__(self, config, data):
+        try:
+            config.validate()
+        except ConfigError as e:
+            raise UserError(str(e)) from None
+        self.config, self.data = config, data
+        self.contexts = build.contexts(config)
+        # Before the first operator (the KVStore's included), which creates MXNet's engine.
+        self.engine = select_engine(self.contexts)
+        self.kv = build.kvstore(config, self.contexts)
+        dist = distributed.is_distributed(self.kv)
+        self.async_kv = 'async' in config.kv_store
+        self.rank = self.kv.rank if dist else 0
+        self.num_workers = self.kv.num_workers if dist else 1
+        self.is_chief = self.rank == 0
+        try:
+            self.info = data.dataset_info(config.dataset)
+        except (KeyError, ValueError) as e:
+            raise UserError('unknown dataset %s (%s)' % (config.dataset, e)) from None
+        self.classes = self.info['classes']
+        self.data_dir = config.data_dir or data.default_data_dir(config.dataset)
+        self.resume_meta = self.resume_dir = None
+        if config.resume:
+            try:
+                self.resume_meta, self.resume_dir = rundir.locate(config.resume)
+            except rundir.CheckpointError as e:
+                raise UserError('--resume: %s' % e) from None
+        self.save_dir = config.save_dir or self.resume_dir or config.default_save_dir()
+        if not config.resume and rundir.holds_run(self.save_dir):
+            # Starting afresh there would mix two runs' checkpoints, logs and exports.
+            raise UserError('--save-dir %s already holds a run: continue it with --resume %s, '
+                            'or start afresh in another (or emptied) folder'
+                            % (self.save_dir, self.save_dir))
+        devices = len(self.contexts)
+        self.parts = self.num_workers * (devices if config.shard_per_device else 1)
+        if config.batch_size % (self.num_workers * devices):
+            raise UserError('--batch-size %d (total) is not divisible by %d workers x %d devices'
+                            % (config.batch_size, self.num_workers, devices))
+        self.part_batch = config.batch_size // self.parts
+        self.name, self.kwargs, self.family, self.full_kwargs = build.model_spec(
+            config, self.classes)
+        build.setup_logging(self.save_dir, self.rank, self.is_chief)
+
+    # -- data
+    def part_ids(self):
+        if self.config.shard_per_device:
+            d = len(self.contexts)
+            return [self.rank * d + i for i in range(d)]
+        return [self.rank]
+
+    def train_iters(self, epoch):
+        c = self.config
+        return [self.data.get_train_iter(c.dataset, self.data_dir, self.part_batch, epoch=epoch,
+                                         seed=c.seed, num_parts=self.parts, part_index=p,
+                                         num_threads=c.num_data_threads)
+                for p in self.part_ids()]
+
+    def val_iter(self):
+        c = self.config
+        return self.data.get_val_iter(c.dataset, self.data_dir, c.batch_size // self.num_workers,
+                                      num_parts=self.num_workers, part_index=self.rank,
+                                      num_threads=c.num_data_threads)
+
+    def batches(self, iters):
+        """Per step: a list of (data, label) per device."""
+        if len(iters) == 1:
+            for b in iters[0]:
+                xs = gluon.utils.split_and_load(b.data[0], self.contexts)
+                ys = gluon.utils.split_and_load(b.label[0], self.contexts)
+                yield list(zip(xs, ys))
+        else:
+            for bs in zip(*iters):
+                yield [(b.data[0].as_in_context(c), b.label[0].as_in_context(c))
+                       for b, c in zip(bs, self.contexts)]
+
+    def steps_per_epoch(self):
+        n = self.info['num_train'] // (self.part_batch * self.parts)
+        if self.config.max_batches is not None:
+            n = min(n, self.config.max_batches)
+        return max(n, 1)
+
+    # -- what the run records
+    def recorded_config(self):
+        return dict(self.config.as_dict(), data_dir=self.data_dir, save_dir=self.save_dir)
+
+    def identity(self):
+        return dict(model=self.name, model_kwargs=self.kwargs, family=self.family,
+                    family_kwargs=self.full_kwargs, dataset=self.config.dataset)
+
+    def meta(self, epoch, best_error, best_epoch, history_tail):
+        return dict(self.identity(), epoch=epoch, classes=self.classes, seed=self.config.seed,
+                    best_test_error=best_error, best_epoch=best_epoch,
+                    args=self.recorded_config(), last=history_tail)
+
+    def check_resume(self):
+        m = self.resume_meta
+        mine = (self.family, self.full_kwargs, self.config.dataset)
+        theirs = (m.get('family'), m.get('family_kwargs'), m.get('dataset'))
+        if not rundir.json_equal(mine, theirs):
+            raise UserError('--resume %s: the checkpoint is %s %s on %s, this run is %s %s on %s'
+                            % (self.config.resume, theirs[0], build.describe_kwargs(theirs[1]),
+                               theirs[2], mine[0], build.describe_kwargs(mine[1]), mine[2]))
+
+
+def fit(config, data=None):
+    """Train (or resume) the run `config` describes; returns FitResult(net, summary), the
+    summary being None on workers other than rank 0. Raises UserError / RunStopped."""
+    if data is None:
+        import dmrnet.data as data
+    run = Run(config, data)
+    c = config
+    log.info('%s on %s: %d worker(s) x %s, total batch %d (%d per %s), kvstore %s',
+             run.name, c.dataset, run.num_workers, ','.join(map(str, run.contexts)),
+             c.batch_size, c.batch_size // (run.num_workers * len(run.contexts)),
+             'device', c.kv_store + ', engine ' + run.engine)
+    if c.amp:
+        from mxnet.contrib import amp
+        amp.init()
+    net = build.network(c, run.classes)
+    nparams = count_params(net)
+    mx.random.seed(c.seed)
+    np.random.seed(c.seed)
+    net.initialize(ctx=run.contexts)
+    start_epoch, best_error, best_epoch = 0, float('inf'), 0
+    if run.resume_meta:
+        run.check_resume()
+        m, folder = run.resume_meta, run.resume_dir
+        try:
+            net.load_parameters(os.path.join(folder, m['params']), ctx=run.contexts)
+        except (mx.base.MXNetError, AssertionError, ValueError) as e:
+            raise UserError('--resume %s: parameters do not fit %s (%s)'
+                            % (c.resume, run.name, str(e).split('\n')[0])) from None
+        start_epoch = m['epoch']
+        best_error = m.get('best_test_error')
+        best_error = float('inf') if best_error is None else best_error
+        best_epoch = m.get('best_epoch', 0)
+        log.info('resumed from %s (epoch %d, best test error %.2f%%)',
+                 os.path.join(folder, m['params']), start_epoch, best_error)
+    net.hybridize(static_alloc=True, static_shape=True)
+    trainer = _trainer(run, net, start_epoch)
+    sync = distributed.Sync(run.kv)
+    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
+    history = _start_log(run, start_epoch)
+
+    if c.export_only:
+        return FitResult(net, finish(run, net, history, nparams, best_error, best_epoch))
+
+    log.info('%s: %d parameters; lr %g, steps at epochs %s, %s, wd %g, momentum %g; epochs %d-%d',
+             run.name, nparams, c.lr, c.lr_step_epochs(), c.optimizer, c.wd, c.momentum,
+             start_epoch + 1, c.epochs)
+    # (epoch, folder) of the newest complete checkpoint, named in every stop message.
+    last_saved = (start_epoch, run.resume_dir or run.save_dir)
+    try:
+        for epoch in range(start_epoch, c.epochs):
+            rec = train_epoch(run, net, trainer, loss_fn, sync, epoch, last_saved)
+            distributed.average_running_stats(net, sync)
+            w1, w5, n = evaluate(net, run.val_iter(), run.contexts, c.max_val_batches)
+            w1, w5, n = sync.sum([w1, w5, n])
+            rec['test_error'] = 100.0 * w1 / max(n, 1)
+            if run.classes > 10:
+                rec['test_top5_error'] = 100.0 * w5 / max(n, 1)
+            is_best = rec['test_error'] < best_error
+            if is_best:
+                best_error, best_epoch = rec['test_error'], epoch + 1
+            history.append(rec)
+            log.info('[Epoch %d] lr %g train loss %.4f error %.2f%% | test error %.2f%%%s | '
+                     '%.0f s, %.0f images/s', epoch + 1, rec['lr'], rec['train_loss'],
+                     rec['train_error'], rec['test_error'],
+                     ' top-5 %.2f%%' % rec['test_top5_error'] if 'test_top5_error' in rec
+                     else '', rec['seconds'], rec['images_per_sec'])
+            if run.is_chief:
+                rundir.write_log(run.save_dir, history)
+                due = (epoch + 1) % c.checkpoint_every == 0 or epoch + 1 == c.epochs
+                if due or is_best:
+                    rundir.save(run.save_dir, net, trainer,
+                                run.meta(epoch + 1, best_error, best_epoch, rec),
+                                is_best, with_states=not run.async_kv)
+                    last_saved = (epoch + 1, run.save_dir)
+                _draw_curves(run.save_dir)
+        return FitResult(net, finish(run, net, history, nparams, best_error, best_epoch))
+    except OSError as e:
+        if e.errno in DISK_ERRNOS:
+            raise RunStopped('cannot write %s (%s); %s' % (e.filename or run.save_dir,
+                                                           e.strerror or os.strerror(e.errno),
+                                                           kept(*last_saved))) from None
+        raise
+
+
+def _trainer(run, net, start_epoch):
+    """The Trainer at `start_epoch`: its learning rate, restored momentum, start barrier."""
+    c = run.config
+    opt_params = {'learning_rate': c.lr_at(start_epoch), 'wd': c.wd, 'momentum': c.momentum}
+    if c.amp:
+        opt_params['multi_precision'] = True
+    if run.async_kv:
+        schedule = distributed.server_lr_schedule(c, start_epoch, run.steps_per_epoch(),
+                                                  run.num_workers)
+        if schedule is not None:
+            opt_params['lr_scheduler'] = schedule
+    trainer = make_trainer(net, c.optimizer, opt_params, run.kv, run.async_kv)
+    if c.amp:
+        from mxnet.contrib import amp
+        amp.init_trainer(trainer)
+    if run.resume_meta and run.resume_meta.get('states'):
+        if run.async_kv:
+            log.warning('dist_async: optimizer state lives on the servers; momentum restarts')
+        else:
+            distributed.restore_trainer_states(
+                trainer, os.path.join(run.resume_dir, run.resume_meta['states']), c.wd,
+                c.momentum)
+    if distributed.is_distributed(run.kv) and not run.async_kv:
+        distributed.start_barrier(trainer, run.kv)
+    return trainer
+
+
+def _start_log(run, start_epoch):
+    """The epoch records the run continues from (rank 0), written to its own folder; a run
+    resumed into a new folder carries the epochs it continues from."""
+    if not run.is_chief:
+        return []
+    source = run.save_dir
+    if run.resume_dir and not os.path.exists(os.path.join(run.save_dir, rundir.LOG)):
+        source = run.resume_dir
+    history = rundir.read_log(source, upto=start_epoch)
+    rundir.write_log(run.save_dir, history)
+    if not run.config.export_only and start_epoch < run.config.epochs:
+        rundir.mark_unfinished(run.save_dir)
+    return history
+
+
+def _draw_curves(save_dir):
+    try:
+        from dmrnet.train.curves import plot_runs
+        plot_runs([save_dir], os.path.join(save_dir, 'curves.png'))
+    except Exception as e:  # a figure must never stop training
+        log.debug('curves not drawn: %s', e)
+
+
+def train_epoch(run, net, trainer, loss_fn, sync, epoch, last_saved):
+    c = run.config
+    seed_everything(c.seed, epoch)
+    lr = c.lr_at(epoch)
+    if not run.async_kv:
+        trainer.set_learning_rate(lr)
+    iters = run.train_iters(epoch)
+    steps = run.steps_per_epoch()
+    bar = None
+    if c.progress and sys.stderr.isatty() and run.is_chief:
+        from tqdm import tqdm
+        bar = tqdm(total=steps * c.batch_size, unit='img', unit_scale=True, leave=False,
+                   desc='epoch %d/%d' % (epoch + 1, c.epochs), file=sys.stderr,
+                   mininterval=PROGRESS_REFRESH)
+    loss_sum = wrong = seen = 0.0
+    tic = time.time()
+    for i, parts in enumerate(run.batches(iters)):
+        if i >= steps:
+            break
+        losses, outs = train_step(net, trainer, loss_fn, parts, c.batch_size, amp=c.amp)
+        batch_loss = sum(float(loss.sum().asscalar()) for loss in losses)
+        batch_wrong = sum(int((o.argmax(axis=1).astype('int64') !=
+                               y.astype('int64')).sum().asscalar()) for o, (_, y) in
+                          zip(outs, parts))
+        n = sum(x.shape[0] for x, _ in parts)
+        if not math.isfinite(batch_loss):
+            raise RunStopped('training diverged: loss is %s at epoch %d batch %d (lr %g); lower '
+                             '--lr; %s' % (batch_loss, epoch + 1, i + 1, lr,
+                                           kept(*last_saved)))
+        loss_sum += batch_loss
+        wrong += batch_wrong
+        seen += n
+        if bar is not None:
+            bar.update(n * run.num_workers)
+            bar.set_postfix(loss='%.3f' % (loss_sum / seen), err='%.1f%%' % (100 * wrong / seen),
+                            refresh=False)
+        if c.log_interval and (i + 1) % c.log_interval == 0:
+            log.info('[Epoch %d Batch %d/%d] loss %.4f error %.2f%% %.0f images/s', epoch + 1,
+                     i + 1, steps, loss_sum / seen, 100 * wrong / seen,
+                     seen * run.num_workers / max(time.time() - tic, 1e-9))
+    mx.nd.waitall()
+    seconds = time.time() - tic
+    if bar is not None:
+        bar.close()
+    loss_sum, wrong, seen, seconds = sync.sum([loss_sum, wrong, seen, seconds])
+    seconds /= run.num_workers
+    return dict(epoch=epoch + 1, lr=lr, train_loss=loss_sum / max(seen, 1),
+                train_error=100.0 * wrong / max(seen, 1), seconds=round(seconds, 3),
+                images_per_sec=round(seen / max(seconds, 1e-9), 2))
+
+
+def finish(run, net, history, nparams, best_error, best_epoch):
+    """Export best and last models and write summary.json (rank 0); returns the summary."""
+    if not run.is_chief:
+        return None
+    c = run.config
+    shape = (1,) + tuple(run.info['image_shape'])
+    meta = dict(run.identity(), classes=run.classes)
+    last_epoch = history[-1]['epoch'] if history else (run.resume_meta or {}).get('epoch', 0)
+    export(net, os.path.join(run.save_dir, 'last'), last_epoch, shape, meta, run.contexts[0])
+    best_pointer = os.path.join(run.save_dir, rundir.BEST)
+    if not os.path.exists(best_pointer) and run.resume_dir:
+        best_pointer = os.path.join(run.resume_dir, rundir.BEST)
+    if os.path.exists(best_pointer):
+        m, folder = rundir.locate(best_pointer)
+        best = build.network(c, run.classes)
+        best.load_parameters(os.path.join(folder, m['params']), ctx=run.contexts[0])
+        export(best, os.path.join(run.save_dir, 'best'), m['epoch'], shape, meta,
+               run.contexts[0])
+    final = history[-1] if history else {}
+    summary = dict(run.identity(), args=run.recorded_config(), params=nparams,
+                   epochs=last_epoch, final_test_error=final.get('test_error'),
+                   best_test_error=None if best_error == float('inf') else best_error,
+                   best_epoch=best_epoch, final_train_loss=final.get('train_loss'))
+    if run.classes > 10:
+        summary['final_test_top5_error'] = final.get('test_top5_error')
+        summary['best_test_top5_error'] = next(
+            (r.get('test_top5_error') for r in history if r['epoch'] == best_epoch), None)
+    rundir.write_summary(run.save_dir, summary)
+    log.info('done: final test error %s%%, best %s%% (epoch %d); %s',
+             format_error(summary['final_test_error']), format_error(summary['best_test_error']),
+             best_epoch, run.save_dir)
+    return summary
+
+
+def kept(epoch, save_dir):
+    if epoch == 0:
+        return 'no checkpoint had been written to %s yet, so there is nothing to resume' % save_dir
+    return ('the last good checkpoint (epoch %d) is intact in %s: continue with --resume %s'
+            % (epoch, save_dir, save_dir))
+
+
+def export(net, prefix, epoch, shape, meta, ctx):
+    try:
+        _, params = export_model(net, prefix, epoch=epoch, input_shape=shape, ctx=ctx,
+                                 metadata=meta)
+    except mx.base.MXNetError as e:
+        if 'Write' not in str(e):
+            raise
+        raise rundir.write_error(prefix, e) from None
+    # An earlier export under this prefix (before a --resume) would otherwise be what
+    # evaluate.py picks when it looks for the newest prefix-NNNN.params.
+    for old in glob.glob(glob.escape(prefix) + '-[0-9][0-9][0-9][0-9].params'):
+        if os.path.abspath(old) != os.path.abspath(params):
+            os.remove(old)
+
+
+def format_error(value):
+    return 'n/a' if value is None else '%.2f' % value

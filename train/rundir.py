@@ -1,0 +1,230 @@
+"""The run folder: the one reader and writer of what a training run leaves behind.
+
+Layout of DIR:
+    log.jsonl                             one JSON object per finished epoch
+    ckpt-NNNN.params / ckpt-NNNN.states   written atomically, NNNN = epochs completed
+    last.json, best.json                  pointers (full metadata) written after the pair
+    summary.json                          written when the run has finished (its mark)
+    best-*, last-*                        exported models (train/loop.py), curves.png, train.log
+Each file is renamed into place only once complete (parameters only after reading them back),
+the pointers move only after their files exist, and older pairs are deleted last; the files of
+a checkpoint that failed half-way are deleted too. A kill or a full disk at any moment therefore
+leaves last.json naming a complete, loadable checkpoint, and no stray files.
+"""
+import errno
+import glob
+import json
+import os
+import re
+
+import mxnet as mx
+
+from dmrnet.utils.files import atomic_path, write_json, write_jsonl
+
+# Below this much free space, a failed write is taken to be the disk filling up.
+NEARLY_FULL = 64 << 20
+
+
+class CheckpointError(Exception):
+    """A checkpoint that cannot be used (missing, unreadable, another model's)."""
+
+
+def write_error(path, err):
+    """An OSError for a write that MXNet's C++ writer could not finish: it raises MXNetError
+    ("FileStream.Write incomplete"), not OSError, when the disk fills up."""
+    try:
+        st = os.statvfs(os.path.dirname(os.path.abspath(path)))
+        free = st.f_bavail * st.f_frsize
+    except OSError:
+        free = 0
+    code = errno.ENOSPC if free < NEARLY_FULL else errno.EIO
+    detail = str(err).strip().split('\n')[-1].rsplit(': ', 1)[-1]
+    return OSError(code, '%s (%s)' % (os.strerror(code), detail), path)
+
+
+def save_params(net, path):
+    """Write and read back: the C++ writer does not report an error when closing the file, so a
+    disk that fills up on the last buffered bytes would otherwise leave a truncated file."""
+    expected = set(net._collect_params_with_prefix())
+    with atomic_path(path) as tmp:
+        try:
+            net.save_parameters(tmp)
+            saved = set(mx.nd.load(tmp))
+        except mx.base.MXNetError as e:
+            raise write_error(path, e) from None
+        if saved != expected:
+            raise OSError(errno.EIO, 'incomplete parameter file (%d of %d arrays)'
+                          % (len(saved & expected), len(expected)), path)
+
+
+def save_states(trainer, path):
+    with atomic_path(path) as tmp:
+        try:
+            trainer.save_states(tmp)
+        except OSError as e:
+            if e.filename:
+                raise
+            # Python's write() reports ENOSPC without naming the file.
+            raise OSError(e.errno, e.strerror, path) from None
+
+
+def save(save_dir, net, trainer, meta, is_best, with_states=True):
+    """Write checkpoint `meta['epoch']` and move last (and best) onto it."""
+    stem = 'ckpt-%04d' % meta['epoch']
+    meta = dict(meta, params=stem + '.params', states=stem + '.states' if with_states else None)
+    try:
+        save_params(net, os.path.join(save_dir, meta['params']))
+        if with_states:
+            save_states(trainer, os.path.join(save_dir, meta['states']))
+        write_json(os.path.join(save_dir, LAST), meta)
+        if is_best:
+            write_json(os.path.join(save_dir, BEST), meta)
+    finally:
+        # On failure this removes the new files no pointer names yet; on success, the old pair.
+        _prune(save_dir)
+    return meta
+
+
+def _referenced(save_dir):
+    keep = set()
+    for name in ('last.json', 'best.json'):
+        try:
+            with open(os.path.join(save_dir, name)) as f:
+                m = json.load(f)
+            keep.update(v for v in (m.get('params'), m.get('states')) if v)
+        except (OSError, ValueError):
+            pass
+    return keep
+
+
+def _prune(save_dir):
+    keep = _referenced(save_dir)
+    # Temporary files of writes a kill interrupted (this process writes nothing meanwhile).
+    stale = glob.glob(os.path.join(save_dir, '.*.partial*'))
+    for path in glob.glob(os.path.join(save_dir, 'ckpt-*')) + stale:
+        if os.path.basename(path) not in keep:
+            try:
+                os.remove(path)
+            except OSError:
+                pass
+
+
+def locate(spec):
+    """A run folder, a pointer/.json or a .params -> (metadata dict, folder)."""
+    if os.path.isdir(spec):
+        path = os.path.join(spec, 'last.json')
+    elif spec.endswith('.params') or spec.endswith('.states'):
+        m = re.match(r'(.*)\.(params|states)$', spec)
+        path = m.group(1) + '.json'
+        if not os.path.exists(path):  # ckpt-NNNN.params: find the pointer naming it
+            folder = os.path.dirname(spec) or '.'
+            for name in ('last.json', 'best.json'):
+                p = os.path.join(folder, name)
+                if os.path.exists(p) and _load(p).get('params') == os.path.basename(spec):
+                    path = p
+                    break
+    else:
+        path = spec
+    if not os.path.exists(path):
+        raise CheckpointError('no checkpoint at %s (expected a run folder with last.json, or '
+                              'a checkpoint .json/.params)' % spec)
+    meta = _load(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    for key in ('params', 'states'):
+        if meta.get(key) and not os.path.exists(os.path.join(folder, meta[key])):
+            raise CheckpointError('%s names %s, which is missing' % (path, meta[key]))
+    return meta, folder
+
+
+def _load(path):
+    try:
+        with open(path) as f:
+            meta = json.load(f)
+        meta['epoch'], meta['model']
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise CheckpointError('unreadable checkpoint metadata %s (%s)' % (path, e)) from None
+    return meta
+
+
+# ------------------------------------------------------------------------------------------
+# log.jsonl and summary.json
+
+LOG, SUMMARY, LAST, BEST = 'log.jsonl', 'summary.json', 'last.json', 'best.json'
+
+
+def read_log(run_dir, upto=None):
+    """The epoch records of a run folder (or of a log.jsonl path), in epoch order; a resumed
+    run may have rewritten epochs, and the last record of each epoch wins. With `upto`, only
+    epochs <= upto. Unreadable lines are skipped (a line is written whole, but a log edited by
+    hand should not stop a resume)."""
+    path = os.path.join(run_dir, LOG) if os.path.isdir(run_dir) else run_dir
+    by_epoch = {}
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        for line in f:
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(rec, dict) and 'epoch' in rec:
+                by_epoch[rec['epoch']] = rec
+    return [by_epoch[e] for e in sorted(by_epoch) if upto is None or e <= upto]
+
+
+def write_log(run_dir, records):
+    write_jsonl(os.path.join(run_dir, LOG), records)
+
+
+def last_record(run_dir):
+    """The newest epoch record, or {}."""
+    records = read_log(run_dir)
+    return records[-1] if records else {}
+
+
+def read_summary(run_dir):
+    """summary.json of a finished run, or None while it has not finished."""
+    try:
+        with open(os.path.join(run_dir, SUMMARY)) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return None
+
+
+def write_summary(run_dir, summary):
+    write_json(os.path.join(run_dir, SUMMARY), summary)
+
+
+def mark_unfinished(run_dir):
+    """A run extended by --resume is not finished until it ends again."""
+    try:
+        os.remove(os.path.join(run_dir, SUMMARY))
+    except FileNotFoundError:
+        pass
+
+
+def json_equal(a, b):
+    """Whether two values are equal as JSON stores them (tuples read back as lists)."""
+    return json.loads(json.dumps(a)) == json.loads(json.dumps(b))
+
+
+def is_finished(run_dir):
+    return os.path.exists(os.path.join(run_dir, SUMMARY))
+
+
+def has_checkpoint(run_dir):
+    return os.path.exists(os.path.join(run_dir, LAST))
+
+
+def holds_run(run_dir):
+    """Whether a folder already holds a run (a checkpoint or a finished summary)."""
+    return has_checkpoint(run_dir) or is_finished(run_dir)
+
+
+def model_name(run_dir):
+    """The model a run folder trains, from its checkpoint pointer; None if unknown."""
+    try:
+        with open(os.path.join(run_dir, LAST)) as f:
+            return json.load(f)['model']
+    except (OSError, ValueError, KeyError):
+        return None

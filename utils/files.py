@@ -1,0 +1,55 @@
+"""Atomic file writing: write beside the target, fsync, rename into place.
+
+A reader (or a resumed run) therefore sees either the previous complete file or the new complete
+file, never a partial one, even if the writer is killed or the disk fills up mid-write.
+"""
+import contextlib
+import json
+import os
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path next to `path`; on success it replaces `path`, on any error it is
+    removed and `path` is left untouched."""
+    directory = os.path.dirname(os.path.abspath(path)) or '.'
+    os.makedirs(directory, exist_ok=True)
+    tmp = os.path.join(directory, '.%s.partial-%d' % (os.path.basename(path), os.getpid()))
+    try:
+        yield tmp
+        with open(tmp, 'rb') as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+        raise
+
+
+def write_text(path, text):
+    """Replace `path` by `text`, atomically."""
+    with atomic_path(path) as tmp:
+        with open(tmp, 'w') as f:
+            f.write(text)
+    return path
+
+
+def write_json(path, obj, indent=1):
+    """Replace `path` by `obj` as JSON (keys sorted), atomically."""
+    return write_text(path, json.dumps(obj, indent=indent, sort_keys=True) + '\n')
+
+
+def write_jsonl(path, records):
+    """Replace `path` by one JSON object per line, atomically."""
+    return write_text(path, ''.join(json.dumps(r, sort_keys=True) + '\n' for r in records))
+
+
+def save_figure(fig, path, dpi=120, **savefig_kwargs):
+    """Save a matplotlib figure atomically (never a half-written image) and close it."""
+    import matplotlib.pyplot as plt
+    # The temporary name has no suffix, so the format comes from the target's.
+    fmt = path.rsplit('.', 1)[-1].lower() if '.' in os.path.basename(path) else 'png'
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format=fmt, **savefig_kwargs)
+    plt.close(fig)
+    return path

@@ -1,0 +1,73 @@
+"""Process-wide runtime settings that MXNet reads once: OpenMP threads and the engine.
+
+- OMP_NUM_THREADS: MXNet 1.9 uses one OpenMP thread per operator unless told otherwise, which on
+  a 2-core machine halves CPU throughput. Importing any dmrnet package sets it to the usable
+  cores, before mxnet is imported, unless the user chose a value.
+- The engine: MXNet creates its engine at the first operator and reads MXNET_ENGINE_TYPE then.
+  `select_engine` is called explicitly by a training process at start-up (see its docstring).
+"""
+import gc
+import logging
+import os
+import sys
+import warnings
+
+log = logging.getLogger('dmrnet.runtime')
+
+# `dmrnet` is a namespace package (its parts live in symbols/, data/, ...), which has no
+# __file__; pkg_resources, imported later by mxnet's dependencies, warns about that harmlessly.
+warnings.filterwarnings('ignore', message='Module dmrnet was already imported')
+
+NAIVE, THREADED = 'NaiveEngine', 'ThreadedEnginePerDevice'
+
+
+def usable_cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def configure_threads():
+    os.environ.setdefault('OMP_NUM_THREADS', str(usable_cores()))
+    return int(os.environ['OMP_NUM_THREADS'])
+
+
+def operators_have_run():
+    """Whether this process may already have created MXNet's engine: mxnet is imported and an
+    NDArray exists. (An NDArray created and freed again goes unnoticed; MXNet has no public
+    way to ask which engine is running.)"""
+    mx = sys.modules.get('mxnet')
+    if mx is None:
+        return False
+    ndarray = mx.nd.NDArray
+    return any(isinstance(o, ndarray) for o in gc.get_objects())
+
+
+def select_engine(contexts):
+    """Choose the engine for a training process on `contexts`; returns the engine in force.
+
+    CPU-only processes get NaiveEngine: under the threaded engine oneDNN's training results
+    depend on the order in which independent operators happen to run, so a resumed run would
+    not be bit-identical to an uninterrupted one; the naive engine runs operators in program
+    order and is no slower on two cores (docs/PERFORMANCE.md). GPU processes keep the threaded
+    engine, which overlaps copies, communication and kernels. A user's MXNET_ENGINE_TYPE always
+    wins. If an operator has already run, the engine exists and the choice cannot take effect:
+    that is logged as a warning and the running engine is returned."""
+    chosen = os.environ.get('MXNET_ENGINE_TYPE')
+    if chosen is not None:
+        return chosen
+    if not all(c.device_type == 'cpu' for c in contexts):
+        return THREADED
+    if operators_have_run():
+        log.warning('MXNet operators already ran in this process, so its engine (%s) is fixed; '
+                    'CPU training results may then depend on operator scheduling and a resumed '
+                    'run may differ from an uninterrupted one. For bit-exact resumes start a '
+                    'fresh process, or set MXNET_ENGINE_TYPE=%s before Python starts.',
+                    THREADED, NAIVE)
+        return THREADED
+    os.environ['MXNET_ENGINE_TYPE'] = NAIVE
+    return NAIVE
+
+
+configure_threads()
