@@ -6,7 +6,10 @@
     get_model_list('dmrnet*')      # preset names, fnmatch pattern
 """
 import fnmatch
+import glob
 import inspect
+import json
+import os
 
 _FAMILIES = {}
 _PRESETS = {}
@@ -50,9 +53,41 @@ def resolve(name, **kwargs):
                      % (name, ', '.join(get_family_list()), ', '.join(get_model_list())))
 
 
-def get_model(name, **kwargs):
+# Trained weights kept in the repository (GluonCV's `pretrained=`): results/<dataset>/weights/
+# <preset>-symbol.json + -0000.params + -meta.json, exported by the run that trained them.
+WEIGHTS_ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                            'results')
+
+
+def pretrained_prefix(name, dataset):
+    """The export prefix of `name`'s weights trained on `dataset`; ValueError naming what exists
+    when there are none."""
+    prefix = os.path.join(WEIGHTS_ROOT, dataset, 'weights', name)
+    if not os.path.exists(prefix + '-0000.params'):
+        found = sorted(f[:-len('-0000.params')] for f in glob.glob(os.path.join(
+            WEIGHTS_ROOT, '*', 'weights', '*-0000.params')))
+        available = ', '.join('%s (%s)' % (os.path.basename(f), f.split(os.sep)[-3])
+                              for f in found) or 'none'
+        raise ValueError('no %s weights trained on %s (available: %s)'
+                         % (name, dataset, available))
+    return prefix
+
+
+def get_model(name, pretrained=None, ctx=None, **kwargs):
     """Build a network by family or preset name. Unknown names and arguments raise a ValueError
-    that lists what is valid."""
+    that lists what is valid. `pretrained='fashion'` loads the weights the repository keeps for
+    that preset and dataset (the network is then initialized, on `ctx`)."""
+    if pretrained:
+        prefix = pretrained_prefix(name, pretrained)
+        with open(prefix + '-meta.json') as f:
+            meta = json.load(f)
+        if meta.get('model') != name:
+            raise ValueError('%s-meta.json describes %s, not %s' % (prefix, meta.get('model'),
+                                                                    name))
+        net = get_model(name, **dict(meta.get('model_kwargs') or {}, **kwargs))
+        import mxnet as mx
+        net.collect_params().load(prefix + '-0000.params', ctx=ctx or mx.cpu())
+        return net
     family, kwargs = resolve(name, **kwargs)
     fn = _FAMILIES[family]
     accepted = inspect.signature(fn).parameters

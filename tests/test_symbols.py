@@ -408,3 +408,22 @@ def test_standard_gluon_exports_are_deployable(how, trained, tmp_path):
     session = ort.InferenceSession(export_onnx(prefix, input_shape=feed.shape),
                                    providers=['CPUExecutionProvider'])
     close(session.run(None, {'data': feed.asnumpy()})[0], expect.asnumpy(), rtol=1e-3)
+
+
+def test_pretrained_weights_load_into_the_gluon_network(tmp_path, monkeypatch):
+    """get_model(name, pretrained=DATASET) (GluonCV's convention) rebuilds the network from the
+    kept export's meta and loads its parameters: it computes what the exported files compute."""
+    from dmrnet.symbols import registry
+    monkeypatch.setattr(registry, 'WEIGHTS_ROOT', str(tmp_path))
+    trained = get_model('dmrnet14', classes=10)
+    trained.initialize(mx.init.Uniform(0.5))
+    prefix = str(tmp_path / 'toyset' / 'weights' / 'dmrnet14')
+    x = rand(2, 3, 28, 28, seed=8)
+    export_model(trained, prefix, input_shape=x.shape,
+                 metadata=dict(model='dmrnet14', model_kwargs={'classes': 10}))
+    net = get_model('dmrnet14', pretrained='toyset')
+    close(net(x).asnumpy(), import_model(prefix)(x).asnumpy())
+    close(net(x).asnumpy(), trained(x).asnumpy())
+    with pytest.raises(ValueError, match=r'no resnet26 weights trained on toyset \(available: '
+                                         r'dmrnet14 \(toyset\)\)'):
+        get_model('resnet26', pretrained='toyset')

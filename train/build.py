@@ -100,15 +100,21 @@ def describe_kwargs(kwargs):
     return '(%s)' % ', '.join('%s=%s' % item for item in sorted((kwargs or {}).items()))
 
 
-def setup_logging(save_dir, rank, write_files):
-    """Log lines tagged with the worker's rank, to stderr and (rank 0) DIR/train.log."""
-    fmt = '%%(asctime)s [rank %d] %%(levelname)s %%(message)s' % rank
+def close_logging():
+    """Detach and close the handlers setup_logging attached."""
     root = logging.getLogger()
-    root.setLevel(logging.INFO)
     for h in list(root.handlers):
         if getattr(h, '_dmrnet', False):
             root.removeHandler(h)
             h.close()
+
+
+def setup_logging(save_dir, rank, write_files):
+    """Log lines tagged with the worker's rank, to stderr and (rank 0) DIR/train.log."""
+    fmt = '%%(asctime)s [rank %d] %%(levelname)s %%(message)s' % rank
+    close_logging()
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
     handlers = [logging.StreamHandler(sys.stderr)]
     if write_files:
         os.makedirs(save_dir, exist_ok=True)

@@ -8,6 +8,7 @@ interrupted. The last stdout line of a finished run is its test error.
 import argparse
 import logging
 import os
+import signal
 import sys
 
 from dmrnet.train.config import KV_STORES, LR_SCHEDULES, OPTIMIZERS, TrainConfig
@@ -112,8 +113,10 @@ def make_parser(description, datasets, **defaults):
     """The parser of a training script for `datasets`: its defaults are the recipe's
     (train/recipes.py; --help shows them), `defaults` override them (e.g. the demo's data
     folder)."""
+    # allow_abbrev=False: a prefix such as GluonCV's --mode must not pass for --model.
     parser = argparse.ArgumentParser(
-        description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        allow_abbrev=False)
     add_model_args(parser)
     add_data_args(parser, datasets)
     add_fit_args(parser)
@@ -141,6 +144,7 @@ def main(parser, argv=None):
     from dmrnet.train.build import RunStopped, UserError
     from dmrnet.train.loop import fit
     config = parse_config(parser, argv)
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         summary = fit(config).summary
     except (UserError, DataError) as e:
@@ -149,12 +153,30 @@ def main(parser, argv=None):
         _fail(parser.prog, e, 3)
     except FileNotFoundError as e:  # dmrnet.data.DatasetMissingError names the pack command
         _fail(parser.prog, e, 2)
-    except KeyboardInterrupt:
-        _fail(parser.prog, 'interrupted; resume with --resume %s'
-              % (config.save_dir or config.resume or config.default_save_dir()), 130)
+    except KeyboardInterrupt as e:
+        from dmrnet.train import rundir
+        folder = config.save_dir or config.resume or config.default_save_dir()
+        how, status = ('terminated', Terminated.status) if isinstance(e, Terminated) else \
+            ('interrupted', 130)
+        if rundir.has_checkpoint(folder):
+            _fail(parser.prog, '%s; resume with --resume %s' % (how, folder), status)
+        _fail(parser.prog, '%s before the first checkpoint; nothing to resume, start again'
+              % how, status)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if summary is not None:  # rank 0
         print(result_line(summary), flush=True)
     return summary
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler or `kill` ending the run): handled like Ctrl-C, exit status 143."""
+    status = 128 + signal.SIGTERM
+
+
+
+def _terminate(signum, frame):
+    raise Terminated()
 
 
 def result_line(summary):

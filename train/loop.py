@@ -18,6 +18,7 @@ import logging
 import math
 import os
 import random
+import shutil
 import sys
 import time
 from collections import namedtuple
@@ -85,11 +86,14 @@ class Run:
             except rundir.CheckpointError as e:
                 raise UserError('--resume: %s' % e) from None
         self.save_dir = config.save_dir or self.resume_dir or config.default_save_dir()
-        if not config.resume and rundir.holds_run(self.save_dir):
-            # Starting afresh there would mix two runs' checkpoints, logs and exports.
+        if rundir.holds_run(self.save_dir) and not (
+                self.resume_dir and os.path.samefile(self.save_dir, self.resume_dir)):
+            # Starting afresh there, or continuing another run there, would mix two runs'
+            # checkpoints, logs and exports.
             raise UserError('--save-dir %s already holds a run: continue it with --resume %s, '
-                            'or start afresh in another (or emptied) folder'
-                            % (self.save_dir, self.save_dir))
+                            'or start afresh in another (or emptied) folder (it holds %s)'
+                            % (self.save_dir, self.save_dir,
+                               rundir.model_name(self.save_dir) or 'a finished run'))
         devices = len(self.contexts)
         self.parts = self.num_workers * (devices if config.shard_per_device else 1)
         if config.batch_size % (self.num_workers * devices):
@@ -98,7 +102,29 @@ class Run:
         self.part_batch = config.batch_size // self.parts
         self.name, self.kwargs, self.family, self.full_kwargs = build.model_spec(
             config, self.classes)
+        # Everything above only read; from here on the run folder is this process's.
+        self.created_folder = not os.path.isdir(self.save_dir)
+        self.lock = None
+        if self.is_chief:
+            try:
+                self.lock = rundir.FolderLock(self.save_dir)
+            except rundir.FolderInUse as e:
+                raise UserError(str(e)) from None
+            except OSError as e:
+                raise UserError('--save-dir %s cannot be written (%s): choose a folder you can '
+                                'write to' % (self.save_dir, e.strerror or e)) from None
         build.setup_logging(self.save_dir, self.rank, self.is_chief)
+
+    def close(self, failed):
+        """Release the run folder; a folder this run created and left without a checkpoint
+        (it failed before its first one) is removed rather than left looking like a run."""
+        if self.lock is None:
+            return
+        if failed and self.created_folder and not rundir.has_checkpoint(self.save_dir):
+            build.close_logging()
+            shutil.rmtree(self.save_dir, ignore_errors=True)
+        self.lock.release()
+        self.lock = None
 
     # -- data
     def part_ids(self):
@@ -167,7 +193,17 @@ def fit(config, data=None):
     if data is None:
         import dmrnet.data as data
     run = Run(config, data)
-    c = config
+    failed = True
+    try:
+        result = _fit(run)
+        failed = False
+        return result
+    finally:
+        run.close(failed)
+
+
+def _fit(run):
+    c = run.config
     log.info('%s on %s: %d worker(s) x %s, total batch %d (%d per %s), kvstore %s',
              run.name, c.dataset, run.num_workers, ','.join(map(str, run.contexts)),
              c.batch_size, c.batch_size // (run.num_workers * len(run.contexts)),

@@ -12,6 +12,7 @@ a checkpoint that failed half-way are deleted too. A kill or a full disk at any 
 leaves last.json naming a complete, loadable checkpoint, and no stray files.
 """
 import errno
+import fcntl
 import glob
 import json
 import os
@@ -228,3 +229,39 @@ def model_name(run_dir):
             return json.load(f)['model']
     except (OSError, ValueError, KeyError):
         return None
+
+
+# ------------------------------------------------------------------------------------------
+# One run, one process
+
+LOCK = '.lock'
+
+
+class FolderInUse(CheckpointError):
+    """Another live process holds the run folder."""
+
+
+class FolderLock:
+    """An exclusive OS lock on DIR/.lock while this process writes DIR. The kernel releases it
+    when the process ends, however it ends, so a killed run never leaves a stale lock; the file
+    holds the holder's PID for the message a second process gets."""
+
+    def __init__(self, run_dir):
+        os.makedirs(run_dir, exist_ok=True)
+        self.path = os.path.join(run_dir, LOCK)
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(self.fd, 32, 0).decode(errors='replace').strip() or 'unknown'
+            os.close(self.fd)
+            raise FolderInUse('%s is in use by process %s (another training writes there); '
+                              'wait for it to end or choose another --save-dir'
+                              % (run_dir, holder)) from None
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, str(os.getpid()).encode(), 0)
+
+    def release(self):
+        if self.fd is not None:
+            os.close(self.fd)  # closing the descriptor releases the lock
+            self.fd = None

@@ -55,19 +55,21 @@ def select_engine(contexts):
     wins. If an operator has already run, the engine exists and the choice cannot take effect:
     that is logged as a warning and the running engine is returned."""
     chosen = os.environ.get('MXNET_ENGINE_TYPE')
-    if chosen is not None:
-        return chosen
-    if not all(c.device_type == 'cpu' for c in contexts):
-        return THREADED
-    if operators_have_run():
-        log.warning('MXNet operators already ran in this process, so its engine (%s) is fixed; '
-                    'CPU training results may then depend on operator scheduling and a resumed '
-                    'run may differ from an uninterrupted one. For bit-exact resumes start a '
-                    'fresh process, or set MXNET_ENGINE_TYPE=%s before Python starts.',
-                    THREADED, NAIVE)
-        return THREADED
-    os.environ['MXNET_ENGINE_TYPE'] = NAIVE
-    return NAIVE
+    if chosen is None and all(c.device_type == 'cpu' for c in contexts):
+        if operators_have_run():
+            log.warning('MXNet operators already ran in this process, so its engine (%s) is '
+                        'fixed; CPU training results may then depend on operator scheduling '
+                        'and a resumed run may differ from an uninterrupted one. For bit-exact '
+                        'resumes start a fresh process, or set MXNET_ENGINE_TYPE=%s before '
+                        'Python starts.', THREADED, NAIVE)
+            return THREADED
+        os.environ['MXNET_ENGINE_TYPE'] = chosen = NAIVE
+    # Create the engine now, so that the choice is fixed here (MXNet logs a chosen engine at
+    # creation; left for later, a run that fails early would have MXNet create it while
+    # exiting, and log that after the run's own error line).
+    import mxnet as mx
+    mx.nd.zeros((1,)).wait_to_read()
+    return chosen or THREADED
 
 
 configure_threads()

@@ -1,0 +1,146 @@
+"""A run folder belongs to one run; bad input is one line and exit status 2 before any work;
+SIGTERM stops like Ctrl-C. Each case is the command a user typed, or its in-process twin."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from dmrnet.train import cli
+from runs import records
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHORT = ['--max-batches', '3', '--max-val-batches', '1', '--batch-size', '16', '--no-progress',
+         '--num-data-threads', '1']
+TINY = ['--model', 'resnet', '--L', '3'] + SHORT
+
+
+def main(digits, *argv, capsys):
+    """cli.main of train/digits.py in this process: (exit status, stderr lines)."""
+    from dmrnet.train.digits import parser
+    with pytest.raises(SystemExit) as e:
+        cli.main(parser(), ['--data-dir', digits] + [str(a) for a in argv])
+    return e.value.code, capsys.readouterr().err.strip().splitlines()
+
+
+def script(digits, *argv):
+    return [sys.executable, os.path.join(REPO, 'train', 'digits.py'), '--data-dir', digits] + \
+        [str(a) for a in argv]
+
+
+def train(digits, *argv):
+    return subprocess.run(script(digits, *argv), cwd=REPO, capture_output=True, text=True,
+                          timeout=300, env=dict(os.environ, OMP_NUM_THREADS='1'))
+
+
+@pytest.mark.parametrize('flags, says', [
+    (['--batch-size', '0'], '--batch-size 0: must be a whole number >= 1'),
+    (['--batch-size', '-64'], '--batch-size -64: must be a whole number >= 1'),
+    (['--lr', '-1'], '--lr -1: must be > 0'),
+    (['--wd', '-1'], '--wd -1: must be >= 0'),
+    (['--momentum', '5'], '--momentum 5: must be < 1'),
+    (['--checkpoint-every', '0'], '--checkpoint-every 0: must be a whole number >= 1'),
+    (['--seed', '-5'], '--seed -5: must be a whole number in 0..2147483647'),
+    (['--epochs', '0'], '--epochs 0: must be a whole number >= 1'),
+    (['--lr', 'nan'], '--lr nan: must be a finite number'),
+])
+def test_bad_numbers_are_one_line_before_any_work(digits, tmp_path, capsys, flags, says):
+    folder = tmp_path / 'run'
+    code, lines = main(digits, '--save-dir', folder, *TINY, *flags, capsys=capsys)
+    assert code == 2 and len(lines) == 1 and says in lines[0], lines
+    assert 'Traceback' not in lines[0] and not folder.exists()
+
+
+def test_unparseable_flags_and_abbreviations_are_refused(digits, tmp_path, capsys):
+    from dmrnet.train.digits import parser
+    for argv, says in ((['--lr-steps', 'a,b'], 'expected comma-separated epochs'),
+                       (['--mode', 'hybrid'], 'unrecognized arguments: --mode hybrid')):
+        with pytest.raises(SystemExit) as e:
+            cli.parse_config(parser(), argv)
+        assert e.value.code == 2 and says in capsys.readouterr().err
+
+
+def test_read_only_save_dir_is_one_line(digits, tmp_path, capsys):
+    if os.geteuid() == 0:  # root writes anywhere: a file where the folder should be instead
+        target = tmp_path / 'file'
+        target.write_text('x')
+        folder = target / 'run'
+    else:
+        locked = tmp_path / 'locked'
+        locked.mkdir(mode=0o500)
+        folder = locked / 'run'
+    code, lines = main(digits, '--save-dir', folder, *TINY, capsys=capsys)
+    assert code == 2 and len(lines) == 1 and 'cannot be written' in lines[0], lines
+
+
+def test_failure_before_the_first_epoch_leaves_no_folder(tmp_path, capsys):
+    folder = tmp_path / 'run'
+    code, lines = main(str(tmp_path / 'no-data'), '--save-dir', folder, *TINY, capsys=capsys)
+    assert code == 2 and 'digits_train' in lines[-1]
+    assert not folder.exists()
+
+
+def test_resuming_into_another_runs_folder_is_refused_untouched(digits, tmp_path):
+    """The reported sequence: A (resnet26) and B (dmrnet) exist; `--resume B --save-dir A`
+    must refuse before touching A, which stays a finished, resumable run."""
+    a, b = tmp_path / 'A', tmp_path / 'B'
+    assert train(digits, '--model', 'resnet26', '--save-dir', a, '--epochs', 1,
+                 *SHORT).returncode == 0
+    assert train(digits, '--save-dir', b, '--epochs', 1, *SHORT).returncode == 0
+    before = {f: (a / f).read_bytes() for f in sorted(os.listdir(a)) if (a / f).is_file()}
+    r = train(digits, '--resume', b, '--save-dir', a, '--epochs', 2, *SHORT)
+    err = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and 'already holds a run' in err[-1] and 'Traceback' not in r.stderr
+    after = {f: (a / f).read_bytes() for f in sorted(os.listdir(a)) if (a / f).is_file()}
+    assert after == before
+    r = train(digits, '--resume', a, '--epochs', 2, '--model', 'resnet26', *SHORT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert [rec['epoch'] for rec in records(a)] == [1, 2]
+
+
+def _start(digits, folder, *extra):
+    return subprocess.Popen(script(digits, '--save-dir', folder, '--model', 'resnet', '--L', 3,
+                                   '--batch-size', 16, '--no-progress', '--epochs', 50,
+                                   '--max-batches', 20, '--max-val-batches', 1, *extra),
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, OMP_NUM_THREADS='1'))
+
+
+def _wait_for(path, proc, timeout=120):
+    deadline = time.time() + timeout
+    while not os.path.exists(path):
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()[1][-2000:]
+        time.sleep(0.2)
+
+
+def test_a_second_training_on_a_held_folder_is_refused(digits, tmp_path):
+    folder = tmp_path / 'twin'
+    first = _start(digits, folder)
+    try:
+        _wait_for(str(folder / 'last.json'), first)
+        r = train(digits, '--save-dir', folder, '--resume', folder, '--epochs', 60, *TINY)
+        line = r.stderr.strip().splitlines()[-1]
+        assert r.returncode == 2 and 'in use by process %d' % first.pid in line, r.stderr
+    finally:
+        first.kill()
+        first.wait()
+    # The kernel released the killed holder's lock: the folder resumes.
+    r = train(digits, '--resume', folder, '--epochs', 2, *TINY)
+    assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_sigterm_stops_like_ctrl_c_and_resumes(digits, tmp_path):
+    folder = tmp_path / 'term'
+    proc = _start(digits, folder)
+    _wait_for(str(folder / 'last.json'), proc)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143
+    assert err.strip().splitlines()[-1].endswith('error: terminated; resume with --resume %s'
+                                                 % folder)
+    done = len(records(folder))
+    r = train(digits, '--resume', folder, '--epochs', done + 1, *TINY)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert [rec['epoch'] for rec in records(folder)] == list(range(1, done + 2))
