@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import mxnet as mx
+import pytest
 import numpy as np
 
 from dmrnet.symbols import get_model
@@ -45,7 +46,32 @@ def test_export_cli_converts_a_branch_checkpoint_to_the_fused_form(tmp_path):
 
 def test_export_cli_rejects_unknown_models_with_the_valid_names():
     proc = subprocess.run([sys.executable, 'tools/export.py', '--model', 'dmrnet15',
-                           '--prefix', '/tmp/never'], capture_output=True, text=True, cwd=REPO)
+                           '--random-weights', '--prefix', '/tmp/never'], capture_output=True,
+                          text=True, cwd=REPO)
     assert proc.returncode == 2
     assert 'unknown model' in proc.stderr and 'dmrnet56' in proc.stderr
     assert 'Traceback' not in proc.stderr
+
+
+def test_export_cli_needs_weights_and_names_a_bad_params_file(tmp_path, capsys):
+    """No --params and no --random-weights: refused (a forgotten --params would otherwise
+    export untrained weights silently); a params file of random bytes or of another network:
+    one line naming it."""
+    prefix = str(tmp_path / 'out')
+    with pytest.raises(SystemExit) as e:
+        export_tool.main(['--model', 'dmrnet14', '--prefix', prefix])
+    assert e.value.code == 2 and 'one of the arguments --params --random-weights is required' \
+        in capsys.readouterr().err
+    junk = tmp_path / 'junk.params'
+    junk.write_bytes(os.urandom(4096))
+    other = tmp_path / 'resnet.params'
+    net = get_model('resnet26')
+    net.initialize()
+    net.save_parameters(str(other))
+    for bad in (junk, other):
+        assert export_tool.main(['--model', 'dmrnet14', '--params', str(bad),
+                                 '--prefix', prefix]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and str(bad) in err[0] and 'Traceback' not in err[0], err
+    assert not os.path.exists(prefix + '-symbol.json')
+    assert export_tool.main(['--model', 'dmrnet14', '--random-weights', '--prefix', prefix]) == 0

@@ -2,7 +2,6 @@
 learning, the recipe (lr schedule, weight decay on all parameters), export -> evaluate (top-1,
 and top-5 on a 100-class set), curves, the progress bar, and every bad input (one line, exit
 status 2 or 3, nothing lost)."""
-import errno
 import io
 import json
 import os
@@ -278,37 +277,25 @@ def test_diverging_loss_stops_and_keeps_the_last_good_checkpoint(digits, tmp_pat
 
 
 def full_disk(monkeypatch, which, epoch):
-    """Make writing checkpoint `epoch` fail the way a full disk does: MXNet's C++ writer raises
-    MXNetError after a partial write; Python's (trainer states) raises OSError(ENOSPC)."""
-    stem = 'ckpt-%04d' % epoch
+    """Make writing checkpoint `epoch`'s parameters or optimizer states fail the way a full disk
+    does: MXNet's C++ writer raises MXNetError after a partial write."""
+    target = 'ckpt-%04d.%s' % (epoch, which)
     calls = []
-    if which == 'params':
-        real = mx.nd.save
+    real = mx.nd.save
 
-        def save(fname, data):
-            calls.append(fname)
-            if stem in fname:
-                with open(fname, 'wb') as f:
-                    f.write(b'\0' * 100)
-                raise mx.base.MXNetError('Check failed: std::fwrite(ptr, 1, size, fp_) == size: '
-                                         'FileStream.Write incomplete')
-            return real(fname, data)
-        monkeypatch.setattr(mx.ndarray, 'save', save)
-        # ... and the file system is (nearly) out of space.
-        real_statvfs = os.statvfs
-        monkeypatch.setattr(os, 'statvfs', lambda p: os.statvfs_result(
-            tuple(real_statvfs(p)[:4]) + (0,) + tuple(real_statvfs(p)[5:])))
-    else:
-        real = mx.gluon.Trainer.save_states
-
-        def save(self, fname):
-            calls.append(fname)
-            if stem in fname:
-                with open(fname, 'wb') as f:
-                    f.write(b'\0' * 100)
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-            return real(self, fname)
-        monkeypatch.setattr(mx.gluon.Trainer, 'save_states', save)
+    def save(fname, data):
+        calls.append(fname)
+        if target in fname:
+            with open(fname, 'wb') as f:
+                f.write(b'\0' * 100)
+            raise mx.base.MXNetError('Check failed: std::fwrite(ptr, 1, size, fp_) == size: '
+                                     'FileStream.Write incomplete')
+        return real(fname, data)
+    monkeypatch.setattr(mx.ndarray, 'save', save)
+    # ... and the file system is (nearly) out of space.
+    real_statvfs = os.statvfs
+    monkeypatch.setattr(os, 'statvfs', lambda p: os.statvfs_result(
+        tuple(real_statvfs(p)[:4]) + (0,) + tuple(real_statvfs(p)[5:])))
     return calls
 
 

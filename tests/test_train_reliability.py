@@ -144,3 +144,18 @@ def test_sigterm_stops_like_ctrl_c_and_resumes(digits, tmp_path):
     r = train(digits, '--resume', folder, '--epochs', done + 1, *TINY)
     assert r.returncode == 0, r.stderr[-2000:]
     assert [rec['epoch'] for rec in records(folder)] == list(range(1, done + 2))
+
+
+@pytest.mark.parametrize('damaged', ['params', 'states'])
+def test_resuming_a_damaged_checkpoint_is_one_line(digits, tmp_path, capsys, damaged):
+    """Random bytes in the checkpoint being resumed: one line naming the file, no traceback.
+    Optimizer states are MXNet arrays, never a pickle (which would run what it holds)."""
+    folder = tmp_path / 'run'
+    assert train(digits, '--save-dir', folder, *TINY, '--epochs', 1).returncode == 0
+    states = (folder / 'ckpt-0001.states').read_bytes()
+    assert states[:1] != b'\x80'  # pickle protocol 2+ starts with 0x80
+    target = folder / ('ckpt-0001.' + damaged)
+    target.write_bytes(os.urandom(len(target.read_bytes())))
+    code, lines = main(digits, '--resume', folder, *TINY, '--epochs', 2, capsys=capsys)
+    assert code == 2 and 'Traceback' not in '\n'.join(lines)
+    assert str(target) in lines[-1] and 'unreadable' in lines[-1], lines

@@ -1,12 +1,13 @@
 """Export a network as `prefix-symbol.json` + `prefix-NNNN.params` (and optionally ONNX).
 
-    python tools/export.py --model dmrnet56 --prefix exported/dmrnet56
+    python tools/export.py --model dmrnet56 --random-weights --prefix exported/dmrnet56
     python tools/export.py --model dmrnet56 --params runs/x/last.params --prefix exported/x --onnx
     python tools/export.py --model dmrnet56 --fused --prefix exported/dmrnet56-fused
 
 `--params` takes Gluon parameters saved with `save_parameters` (the training checkpoints); a
 branch-form checkpoint exported with `--fused` is converted to the fused form (same function).
-Without `--params` the network is exported with its initial weights (for deployment tests).
+Exporting untrained (randomly initialised) weights, for deployment tests, needs
+`--random-weights` instead: a forgotten `--params` must not pass for a trained model.
 """
 import argparse
 import json
@@ -15,6 +16,8 @@ import sys
 
 from dmrnet.symbols import get_model, preset  # noqa: F401  (importing dmrnet sets threads first)
 from dmrnet.symbols.deploy import export_model, export_onnx, input_shape_for
+from dmrnet.train.build import mxnet_reason
+import mxnet as mx  # noqa: E402  (after dmrnet: threads first)
 
 
 def parse_kwargs(pairs):
@@ -33,7 +36,6 @@ def parse_kwargs(pairs):
 
 def build(model, kwargs, params=None, fused=False):
     """A network with weights from `params` (branch-form or matching-form checkpoint)."""
-    import mxnet as mx
     if fused:
         kwargs = dict(kwargs, fused=True)
     net = get_model(model, **kwargs)
@@ -56,7 +58,10 @@ def main(argv=None):
     parser.add_argument('--model', required=True, help='preset or family name (get_model)')
     parser.add_argument('--arg', action='append', metavar='KEY=VALUE',
                         help='extra get_model argument, e.g. --arg L=54 --arg classes=100')
-    parser.add_argument('--params', help='Gluon .params checkpoint to load')
+    weights = parser.add_mutually_exclusive_group(required=True)
+    weights.add_argument('--params', help='Gluon .params checkpoint to load')
+    weights.add_argument('--random-weights', action='store_true',
+                         help='export the initial (untrained) weights, for deployment tests')
     parser.add_argument('--prefix', required=True, help='output prefix')
     parser.add_argument('--epoch', type=int, default=0, help='epoch number in the file name')
     parser.add_argument('--fused', action='store_true', help='export the fused merge-and-run form')
@@ -66,8 +71,12 @@ def main(argv=None):
     try:
         kwargs = parse_kwargs(args.arg)
         net = build(args.model, kwargs, args.params, args.fused)
-    except (ValueError, FileNotFoundError, OSError) as e:
-        print('error: %s' % e, file=sys.stderr)
+    except (ValueError, FileNotFoundError, OSError, AssertionError) as e:
+        print('%s: error: %s' % (parser.prog, e), file=sys.stderr)
+        return 2
+    except mx.base.MXNetError as e:
+        print('%s: error: --params %s is unreadable or not parameters of %s (%s)'
+              % (parser.prog, args.params, args.model, mxnet_reason(e)), file=sys.stderr)
         return 2
     shape = input_shape_for(net)
     meta = dict(model=args.model, kwargs=kwargs, fused=args.fused, source=args.params)

@@ -96,6 +96,16 @@ def network(config, classes):
         raise UserError('--model %s %s: %s' % (name, kwargs, e)) from None
 
 
+def mxnet_reason(error):
+    """The line of an MXNetError that says what went wrong (its text starts with a C++ stack
+    that reads like a Python traceback)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    for line in reversed(lines):
+        if 'Check failed' in line or 'Error' in line or 'error' in line:
+            return line.split('] ', 1)[-1]
+    return lines[-1] if lines else type(error).__name__
+
+
 def describe_kwargs(kwargs):
     return '(%s)' % ', '.join('%s=%s' % item for item in sorted((kwargs or {}).items()))
 

@@ -86,8 +86,79 @@ def start_barrier(trainer, kv):
     kv._barrier()
 
 
-def restore_trainer_states(trainer, path, wd, momentum):
-    """Load optimizer states (momentum) into `trainer`, keeping this run's wd and momentum: the
-    states file carries a pickled optimizer, which replaces the Trainer's."""
-    trainer.load_states(path)
-    trainer._optimizer.wd, trainer._optimizer.momentum = wd, momentum
+# Optimizer states are written with nd.save, not as Gluon's pickles (Trainer.save_states): a
+# pickle runs whatever it holds when loaded, and a run folder may come from anywhere. Keys:
+# 'state:I' (one array), 'state:I:J' (a tuple's J-th array, e.g. multi-precision master weights),
+# 'none:I' (no state, e.g. momentum 0), 'count:D:I' (updates of parameter I on device D; the
+# optimizer counts per device), 'num_update'.
+STATE_FORMAT = 'dmrnet-states-1'
+
+
+def trainer_states(trainer):
+    """The Trainer's optimizer states as a dict of NDArrays for nd.save (updates on the
+    workers; with dist_async the states live on the servers and are not saved)."""
+    if not trainer._kv_initialized:
+        trainer._init_kvstore()
+    if trainer._params_to_init:
+        trainer._init_params()
+    updater, optimizer = trainer._updaters[0], trainer._optimizer
+    out = {'format:' + STATE_FORMAT: mx.nd.zeros((1,)),
+           'num_update': mx.nd.array([optimizer.num_update], dtype='int64')}
+    for index, state in updater.states.items():
+        if state is None:
+            out['none:%d' % index] = mx.nd.zeros((1,))
+        elif isinstance(state, (tuple, list)):
+            for j, part in enumerate(state):
+                out['state:%d:%d' % (index, j)] = part.as_in_context(mx.cpu())
+        else:
+            out['state:%d' % index] = state.as_in_context(mx.cpu())
+    for device, counts in optimizer._all_index_update_counts.items():
+        for index, count in counts.items():
+            out['count:%d:%d' % (device, index)] = mx.nd.array([count], dtype='int64')
+    # Sorted: the file's bytes then depend on its content only, not on the order of updates.
+    return {key: out[key] for key in sorted(out)}
+
+
+def restore_trainer_states(trainer, arrays):
+    """Put states read back from `trainer_states`' file into `trainer` (every device's updater
+    its own copy). Raises ValueError when they are not such a file or do not fit the Trainer."""
+    if 'format:' + STATE_FORMAT not in arrays:
+        raise ValueError('not a dmrnet optimizer-state file (%s); Gluon pickles are not loaded'
+                         % STATE_FORMAT)
+    states, parts, counts = {}, {}, {}
+    for key, value in arrays.items():
+        kind, _, rest = key.partition(':')
+        if kind == 'state' and ':' in rest:
+            index, j = map(int, rest.split(':'))
+            parts.setdefault(index, {})[j] = value
+        elif kind == 'state':
+            states[int(rest)] = value
+        elif kind == 'none':
+            states[int(rest)] = None
+        elif kind == 'count':
+            device, index = map(int, rest.split(':'))
+            counts.setdefault(device, {})[index] = int(value.asscalar())
+    for index, by_position in parts.items():
+        states[index] = tuple(by_position[j] for j in sorted(by_position))
+    if sorted(states) != list(range(len(trainer._params))):
+        raise ValueError('states for %d parameters, the network has %d'
+                         % (len(states), len(trainer._params)))
+    if not trainer._kv_initialized:
+        trainer._init_kvstore()
+    if trainer._params_to_init:
+        trainer._init_params()
+    for updater in trainer._updaters:
+        updater.states = {index: _copy(state) for index, state in states.items()}
+        updater.states_synced = dict.fromkeys(updater.states, False)
+    optimizer = trainer._optimizer
+    optimizer._all_index_update_counts = counts or {0: {}}
+    optimizer._index_update_count = optimizer._all_index_update_counts.setdefault(0, {})
+    optimizer.num_update = int(arrays['num_update'].asscalar())
+
+
+def _copy(state):
+    if state is None:
+        return None
+    if isinstance(state, tuple):
+        return tuple(part.copy() for part in state)
+    return state.copy()

@@ -223,8 +223,9 @@ def _fit(run):
         try:
             net.load_parameters(os.path.join(folder, m['params']), ctx=run.contexts)
         except (mx.base.MXNetError, AssertionError, ValueError) as e:
-            raise UserError('--resume %s: parameters do not fit %s (%s)'
-                            % (c.resume, run.name, str(e).split('\n')[0])) from None
+            raise UserError('--resume %s: %s is unreadable or not parameters of %s (%s)'
+                            % (c.resume, os.path.join(folder, m['params']), run.name,
+                               build.mxnet_reason(e))) from None
         start_epoch = m['epoch']
         best_error = m.get('best_test_error')
         best_error = float('inf') if best_error is None else best_error
@@ -300,9 +301,11 @@ def _trainer(run, net, start_epoch):
         if run.async_kv:
             log.warning('dist_async: optimizer state lives on the servers; momentum restarts')
         else:
-            distributed.restore_trainer_states(
-                trainer, os.path.join(run.resume_dir, run.resume_meta['states']), c.wd,
-                c.momentum)
+            try:
+                rundir.load_states(trainer, os.path.join(run.resume_dir,
+                                                         run.resume_meta['states']))
+            except rundir.CheckpointError as e:
+                raise UserError('--resume %s: %s' % (c.resume, e)) from None
     if distributed.is_distributed(run.kv) and not run.async_kv:
         distributed.start_barrier(trainer, run.kv)
     return trainer

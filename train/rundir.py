@@ -59,14 +59,32 @@ def save_params(net, path):
 
 
 def save_states(trainer, path):
+    """The optimizer states (momentum), in MXNet's array format rather than a pickle."""
+    from dmrnet.train.distributed import trainer_states
+    arrays = trainer_states(trainer)
     with atomic_path(path) as tmp:
         try:
-            trainer.save_states(tmp)
-        except OSError as e:
-            if e.filename:
-                raise
-            # Python's write() reports ENOSPC without naming the file.
-            raise OSError(e.errno, e.strerror, path) from None
+            mx.nd.save(tmp, arrays)
+            saved = set(mx.nd.load(tmp))
+        except mx.base.MXNetError as e:
+            raise write_error(path, e) from None
+        if saved != set(arrays):
+            raise OSError(errno.EIO, 'incomplete optimizer-state file', path)
+
+
+def load_states(trainer, path):
+    """Restore optimizer states written by save_states; CheckpointError when the file is not
+    one (damaged, or another program's)."""
+    from dmrnet.train.distributed import restore_trainer_states
+    try:
+        arrays = mx.nd.load(path)
+        if not isinstance(arrays, dict):
+            raise ValueError('no named arrays')
+        restore_trainer_states(trainer, arrays)
+    except (mx.base.MXNetError, ValueError) as e:
+        from dmrnet.train.build import mxnet_reason
+        reason = mxnet_reason(e) if isinstance(e, mx.base.MXNetError) else str(e)
+        raise CheckpointError('unreadable optimizer states %s (%s)' % (path, reason)) from None
 
 
 def save(save_dir, net, trainer, meta, is_best, with_states=True):
