@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from dmrnet.utils.files import atomic_path
+from dmrnet.utils.files import atomic_path, remove_stale_partials
 
 log = logging.getLogger('dmrnet.data')
 
@@ -187,6 +187,8 @@ def write_records(out_dir, name, records, total=None, fix=None, meta=None):
     from tqdm import tqdm
     rec, idx, manifest = paths(out_dir, name)
     os.makedirs(out_dir, exist_ok=True)
+    for path in remove_stale_partials(out_dir):
+        log.info('removed %s, left by a packer that was killed', path)
     payload = hashlib.sha1()
     labels = {}
     count = 0

@@ -2,6 +2,8 @@
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -159,6 +161,23 @@ def test_interrupted_run_leaves_nothing_that_looks_complete(c10, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         pack(archive, fresh)
     assert datagen.pack_files(fresh) == []
+
+
+def test_a_killed_packers_temporary_files_are_removed_next_time(c10):
+    """A packer killed with SIGKILL leaves `.NAME.partial-PID`; the next pack removes it (its
+    process is gone), while a live process's temporary file is left alone."""
+    archive, _, out = c10
+    dead = subprocess.Popen([sys.executable, '-c', 'pass'])
+    dead.wait()
+    os.makedirs(out, exist_ok=True)
+    stale = os.path.join(out, '.cifar10_test.rec.partial-%d' % dead.pid)
+    live = os.path.join(out, '.cifar10_test.rec.partial-%d' % os.getppid())
+    for path in (stale, live):
+        with open(path, 'wb') as f:
+            f.write(b'\0' * 1000)
+    pack(archive, out, '--force')
+    assert not os.path.exists(stale) and os.path.exists(live)
+    os.remove(live)
 
 
 def test_rec_without_idx_truncated_and_corrupt_records(c10):

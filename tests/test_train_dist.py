@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import mxnet as mx
 import numpy as np
@@ -98,6 +99,35 @@ def test_launch_propagates_failure_and_cleans_up(tmp_path):
     for pid in map(int, open(str(marker)).read().split()):
         assert not os.path.exists('/proc/%d' % pid) or \
             open('/proc/%d/stat' % pid).read().split()[2] == 'Z'
+
+
+def test_a_killed_launcher_takes_its_processes_with_it(tmp_path):
+    """SIGKILL leaves the launcher no chance to clean up: the kernel ends its scheduler,
+    servers and workers (PR_SET_PDEATHSIG) within seconds."""
+    marker = tmp_path / 'pids'
+    child = ('import os, time; open(%r, "a").write("%%d\\n" %% os.getpid()); time.sleep(120)'
+             % str(marker))
+    launcher = subprocess.Popen([sys.executable, LAUNCH, '-n', '2', '-s', '1', '--',
+                                 sys.executable, '-c', child], cwd=REPO,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 60
+        while not marker.exists() or len(marker.read_text().split()) < 2:  # both workers
+            assert time.time() < deadline and launcher.poll() is None
+            time.sleep(0.2)
+        with open('/proc/%d/task/%d/children' % (launcher.pid, launcher.pid)) as f:
+            pids = list(map(int, f.read().split()))  # scheduler, server, workers
+    finally:
+        launcher.kill()
+        launcher.wait()
+    assert len(pids) == 4 and set(map(int, marker.read_text().split())) <= set(pids)
+    deadline = time.time() + 10
+    alive = pids
+    while alive and time.time() < deadline:
+        time.sleep(0.2)
+        alive = [pid for pid in pids if os.path.exists('/proc/%d' % pid) and
+                 open('/proc/%d/stat' % pid).read().split()[2] != 'Z']
+    assert not alive, alive
 
 
 def test_dist_without_launcher_is_a_clear_error(digits, tmp_path):

@@ -89,6 +89,18 @@ def ssh_argv(host, env, argv, cwd):
             (['-p', port] if port else []) + [host, remote])
 
 
+def _end_with_launcher():
+    """In the child, before it runs: the kernel sends it SIGTERM when the launcher dies, however
+    the launcher dies (SIGKILL included), so no scheduler, server or worker runs on
+    unsupervised (Linux's PR_SET_PDEATHSIG; elsewhere a no-op)."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class Job:
     def __init__(self, procs, launcher, out=sys.stdout):
         self.procs, self.launcher, self.out = procs, launcher, out
@@ -111,7 +123,7 @@ class Job:
                 full, penv = ssh_argv(host, env, argv, cwd), dict(os.environ)
             p = subprocess.Popen(full, env=penv, stdout=subprocess.PIPE,
                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                 start_new_session=True)
+                                 start_new_session=True, preexec_fn=_end_with_launcher)
             self.children.append((tag, p))
             threading.Thread(target=self._pump, args=(tag, p.stdout), daemon=True).start()
 

@@ -26,6 +26,34 @@ def atomic_path(path):
         raise
 
 
+def remove_stale_partials(folder):
+    """Remove the temporary files (`.NAME.partial-PID`) that writers killed mid-write left in
+    `folder`; those of live processes stay. Returns the paths removed."""
+    import glob
+    removed = []
+    for path in glob.glob(os.path.join(glob.escape(folder), '.*.partial-*')):
+        try:
+            pid = int(path.rsplit('-', 1)[1])
+        except ValueError:
+            continue
+        if pid != os.getpid() and _alive(pid):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+            removed.append(path)
+    return removed
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
 def write_text(path, text):
     """Replace `path` by `text`, atomically."""
     with atomic_path(path) as tmp:
