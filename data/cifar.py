@@ -101,7 +101,7 @@ class Source:
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split('\n\n')[0])
     p.add_argument('--dataset', choices=sorted(SOURCES), required=True)
     p.add_argument('--out', required=True, help='output folder')
     p.add_argument('--src', help='archive or extracted folder (default: download)')

@@ -35,7 +35,7 @@ def split(labels, seed=0, test_per_class=TEST_PER_CLASS):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split('\n\n')[0])
     p.add_argument('--out', required=True, help='output folder')
     p.add_argument('--seed', type=int, default=0, help='seed of the train/test split')
     p.add_argument('--test-per-class', type=int, default=TEST_PER_CLASS)

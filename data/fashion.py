@@ -187,7 +187,7 @@ def packed_split(out, fix):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split('\n\n')[0])
     p.add_argument('--out', required=True, help='output folder')
     p.add_argument('--src', default=SRC, help='folder with the four idx files (default: %s, '
                    'from apt-get install %s)' % (SRC, PACKAGE))

@@ -200,7 +200,7 @@ def encode_all(root, items, size, quality, workers, fix):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split('\n\n')[0])
     p.add_argument('--src', required=True, help='ILSVRC2012 root with train/ and val/')
     p.add_argument('--out', required=True, help='output folder')
     p.add_argument('--train-size', type=int, default=480, help='shorter side of training images')

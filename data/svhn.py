@@ -99,7 +99,7 @@ def _records(parts, fix, stats=None):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split('\n\n')[0])
     p.add_argument('--out', required=True, help='output folder')
     p.add_argument('--src', help='folder with the three .mat files (default: download)')
     p.add_argument('--seed', type=int, default=0, help='seed of the validation split')

@@ -19,6 +19,7 @@ import os
 import warnings
 
 import mxnet as mx
+from mxnet.gluon import HybridBlock, nn
 
 from dmrnet.utils.files import atomic_path
 
@@ -72,29 +73,73 @@ class DeployableExport:
         return out
 
 
-def export_model(net, prefix, epoch=0, input_shape=None, ctx=None, metadata=None):
+class Normalize(HybridBlock):
+    """Raw pixels (0-255, RGB, NCHW) -> what the networks were trained on: (x - mean) / std per
+    channel, the dataset's own statistics held as constants of the graph."""
+
+    def __init__(self, mean, std, **kwargs):
+        super().__init__(**kwargs)
+        shape = (1, len(mean), 1, 1)
+        with self.name_scope():
+            self.mean = self.params.get_constant('mean', mx.nd.array(mean).reshape(shape))
+            self.std = self.params.get_constant('std', mx.nd.array(std).reshape(shape))
+
+    def hybrid_forward(self, F, x, mean, std):
+        return F.broadcast_div(F.broadcast_sub(x, mean), std)
+
+
+def input_description(input_shape, mean=None, std=None, raw_input=False):
+    """How to feed an exported model, for its meta file: downstream code that feeds raw pixels
+    to a model trained on normalised ones mispredicts without a warning."""
+    described = dict(name='data', shape=list(input_shape), layout='NCHW', channels='RGB',
+                     outputs='logits: unnormalised class scores (softmax gives probabilities)')
+    if mean is not None:
+        if raw_input:
+            described.update(pixels='raw 0-255 floats; the graph subtracts mean and divides by '
+                                    'std itself', normalized_in_graph=True)
+        else:
+            described.update(pixels='(x - mean) / std of 0-255 pixels, per channel',
+                             normalized_in_graph=False)
+        described.update(mean=list(mean), std=list(std), pixel_scale='0-255')
+    return described
+
+
+def export_model(net, prefix, epoch=0, input_shape=None, ctx=None, metadata=None, mean=None,
+                 std=None, raw_input=False):
     """Hybridize (static_alloc, static_shape), run one forward pass and export.
 
     Returns (symbol_file, params_file). `metadata`, when given, is written to
-    `prefix-meta.json` (model name, arguments, classes, input shape) so that tools can rebuild
-    or describe the model without guessing.
+    `prefix-meta.json` (model name, arguments, classes) with the input's description (shape,
+    layout, channel order, and with `mean`/`std` the normalisation) so that tools and downstream
+    code can rebuild, describe and feed the model without guessing. `raw_input=True` puts the
+    normalisation into the graph (GluonCV's export_block(preprocess=...)): the exported model
+    then takes raw 0-255 pixels.
     """
     ctx = ctx or mx.cpu()
     input_shape = tuple(input_shape or input_shape_for(net))
     directory = os.path.dirname(os.path.abspath(prefix))
     os.makedirs(directory, exist_ok=True)
+    if raw_input:
+        if mean is None or std is None:
+            raise ValueError('raw_input needs the mean and std the network was trained with')
+        normalize = Normalize(mean, std, prefix='normalize_')
+        normalize.initialize(ctx=ctx)
+        wrapper = nn.HybridSequential(prefix='')
+        wrapper.add(normalize, net)
+        net = wrapper
     net.hybridize(static_alloc=True, static_shape=True)
     net(mx.nd.zeros(input_shape, ctx=ctx)).wait_to_read()
     sym_file, params_file = '%s-symbol.json' % prefix, '%s-%04d.params' % (prefix, epoch)
     # Gluon writes both files itself; export to a temporary prefix, then rename each file.
     tmp_prefix = os.path.join(directory, '.%s.partial' % os.path.basename(prefix))
     net.export(tmp_prefix, epoch=epoch)
-    if not isinstance(net, DeployableExport):  # a plain Gluon block (GluonCV's, say)
+    if not isinstance(net, DeployableExport):  # a plain Gluon block (GluonCV's, a wrapper)
         pooling_for_deployment('%s-symbol.json' % tmp_prefix)
     os.replace('%s-symbol.json' % tmp_prefix, sym_file)
     os.replace('%s-%04d.params' % (tmp_prefix, epoch), params_file)
     if metadata is not None:
-        meta = dict(metadata, input_shape=list(input_shape), epoch=epoch)
+        meta = dict(metadata, input_shape=list(input_shape), epoch=epoch,
+                    input=input_description(input_shape, mean, std, raw_input))
         with atomic_path('%s-meta.json' % prefix) as tmp:
             with open(tmp, 'w') as f:
                 json.dump(meta, f, indent=1, sort_keys=True)

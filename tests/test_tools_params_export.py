@@ -75,3 +75,52 @@ def test_export_cli_needs_weights_and_names_a_bad_params_file(tmp_path, capsys):
         assert len(err) == 1 and str(bad) in err[0] and 'Traceback' not in err[0], err
     assert not os.path.exists(prefix + '-symbol.json')
     assert export_tool.main(['--model', 'dmrnet14', '--random-weights', '--prefix', prefix]) == 0
+
+
+DOWNSTREAM = '''
+import json, sys
+import mxnet as mx, numpy as np
+prefix, raw_file = sys.argv[1], sys.argv[2]
+meta = json.load(open(prefix + '-meta.json'))
+shape = tuple(meta['input']['shape'])
+sym, args, auxs = mx.model.load_checkpoint(prefix, 0)
+mod = mx.mod.Module(sym, data_names=['data'], label_names=None, context=mx.cpu())
+mod.bind([('data', (2,) + shape[1:])], for_training=False)
+mod.set_params(args, auxs)
+x = mx.nd.array(np.load(raw_file))
+if not meta['input']['normalized_in_graph']:
+    mean = mx.nd.array(meta['input']['mean']).reshape((1, -1, 1, 1))
+    std = mx.nd.array(meta['input']['std']).reshape((1, -1, 1, 1))
+    x = (x - mean) / std
+mod.forward(mx.io.DataBatch([x]), is_train=False)
+np.save(sys.argv[3], mod.get_outputs()[0].asnumpy())
+'''
+
+
+@pytest.mark.parametrize('raw_input', [False, True])
+def test_exports_say_how_to_feed_them_to_plain_module_code(tmp_path, raw_input):
+    """Downstream MXNet code that never imports dmrnet feeds raw 0-255 pixels, following the
+    meta file (normalising itself, or not when the graph does): it gets the network's logits."""
+    net = get_model('resnet26', classes=10)
+    net.initialize(mx.init.Uniform(0.3))
+    ckpt = str(tmp_path / 'ckpt.params')
+    net(mx.nd.zeros((1, 3, 28, 28)))
+    net.save_parameters(ckpt)
+    prefix = str(tmp_path / 'm')
+    argv = ['--model', 'resnet26', '--params', ckpt, '--dataset', 'fashion', '--prefix', prefix]
+    assert export_tool.main(argv + (['--raw-input'] if raw_input else [])) == 0
+    meta = json.loads(open(prefix + '-meta.json').read())['input']
+    assert meta['shape'] == [1, 3, 28, 28] and meta['layout'] == 'NCHW'
+    assert meta['channels'] == 'RGB' and meta['pixel_scale'] == '0-255'
+    assert meta['normalized_in_graph'] is raw_input and 'logits' in meta['outputs']
+    assert meta['mean'] == pytest.approx([72.9404] * 3) and meta['std'] == pytest.approx(
+        [90.0212] * 3)
+    raw = np.random.RandomState(0).randint(0, 256, (2, 3, 28, 28)).astype(np.float32)
+    np.save(str(tmp_path / 'raw.npy'), raw)
+    out = str(tmp_path / 'out.npy')
+    env = dict(os.environ, PYTHONPATH='')
+    r = subprocess.run([sys.executable, '-c', DOWNSTREAM, prefix, str(tmp_path / 'raw.npy'),
+                        out], capture_output=True, text=True, cwd=str(tmp_path), env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    expect = net(mx.nd.array((raw - 72.9404) / 90.0212)).asnumpy()
+    np.testing.assert_allclose(np.load(out), expect, rtol=1e-4, atol=1e-4 * np.abs(expect).max())

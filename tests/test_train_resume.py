@@ -44,7 +44,7 @@ def test_sigkill_mid_epoch_then_resume_is_bit_identical(digits, tmp_path):
     killed = False
     try:
         for line in p.stderr:  # the child logs after every batch (--log-interval 1)
-            if '[Epoch 2 Batch 3/' in line:
+            if 'Epoch[1] Batch [3]' in line:  # epoch 2 (0-based, MXNet's format)
                 os.killpg(p.pid, signal.SIGKILL)
                 killed = True
                 break

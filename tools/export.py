@@ -54,7 +54,7 @@ def build(model, kwargs, params=None, fused=False):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split('\n\n')[0])
     parser.add_argument('--model', required=True, help='preset or family name (get_model)')
     parser.add_argument('--arg', action='append', metavar='KEY=VALUE',
                         help='extra get_model argument, e.g. --arg L=54 --arg classes=100')
@@ -66,10 +66,23 @@ def main(argv=None):
     parser.add_argument('--epoch', type=int, default=0, help='epoch number in the file name')
     parser.add_argument('--fused', action='store_true', help='export the fused merge-and-run form')
     parser.add_argument('--onnx', action='store_true', help='also write prefix.onnx')
+    parser.add_argument('--dataset', help='the dataset the weights were trained on: its mean '
+                                          'and std go into the meta file')
+    parser.add_argument('--raw-input', action='store_true',
+                        help='with --dataset: put the normalisation into the graph, so the '
+                             'model takes raw 0-255 RGB pixels (NCHW)')
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(message)s')
+    if args.raw_input and not args.dataset:
+        parser.error('--raw-input needs --dataset (whose mean and std the graph then applies)')
     try:
         kwargs = parse_kwargs(args.arg)
+        mean = std = None
+        if args.dataset:
+            from dmrnet.data import dataset_info
+            info = dataset_info(args.dataset)
+            mean, std = info['mean'], info['std']
+            kwargs.setdefault('classes', info['classes'])
         net = build(args.model, kwargs, args.params, args.fused)
     except (ValueError, FileNotFoundError, OSError, AssertionError) as e:
         print('%s: error: %s' % (parser.prog, e), file=sys.stderr)
@@ -79,8 +92,13 @@ def main(argv=None):
               % (parser.prog, args.params, args.model, mxnet_reason(e)), file=sys.stderr)
         return 2
     shape = input_shape_for(net)
-    meta = dict(model=args.model, kwargs=kwargs, fused=args.fused, source=args.params)
-    sym, params = export_model(net, args.prefix, args.epoch, metadata=meta)
+    if args.dataset:
+        from dmrnet.data import dataset_info
+        shape = (1,) + tuple(dataset_info(args.dataset)['image_shape'])
+    meta = dict(model=args.model, kwargs=kwargs, fused=args.fused, source=args.params,
+                dataset=args.dataset)
+    sym, params = export_model(net, args.prefix, args.epoch, input_shape=shape, metadata=meta,
+                               mean=mean, std=std, raw_input=args.raw_input)
     logging.info('wrote %s and %s', sym, params)
     if args.onnx:
         logging.info('wrote %s', export_onnx(args.prefix, args.epoch, shape))

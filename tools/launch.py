@@ -183,7 +183,7 @@ class Job:
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
+    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split('\n\n')[0],
                                 usage='%(prog)s [options] -- command ...')
     p.add_argument('-n', '--num-workers', type=int, required=True)
     p.add_argument('-s', '--num-servers', type=int, default=None,

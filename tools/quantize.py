@@ -95,7 +95,7 @@ def test_error(block, data_dir, dataset='digits', batch_size=64):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0],
+    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split('\n')[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog=__doc__.split('\n', 2)[2])
     p.add_argument('--prefix', required=True, help='exported fp32 model prefix')

@@ -1,5 +1,8 @@
 """The command line of every training script: argument groups (MXNet image-classification
 style), parsing into a TrainConfig, and turning known failures into one line and an exit status.
+The anchors' names for the same things are accepted too: MXNet's example (--num-epochs,
+--lr-step-epochs, --mom, --disp-batches), GluonCV's (--lr-decay-epoch, --save-period,
+--num-data-workers/-j). The batch size is always the total over all devices and workers.
 
 Exit status: 0 done, 2 bad input (devices, data, resume, flags), 3 the run stopped (the loss
 diverged, a checkpoint could not be written; the last good checkpoint is kept), 130
@@ -35,7 +38,8 @@ def add_data_args(parser, datasets):
     g.add_argument('--dataset', default=datasets[0], choices=datasets)
     g.add_argument('--data-dir', help='folder with the packed .rec/.idx files; None: '
                                       'data/<dataset>')
-    g.add_argument('--num-data-threads', type=int,
+    g.add_argument('--num-data-threads', '--num-data-workers', '-j', dest='num_data_threads',
+                   type=int,
                    help='decoding threads per data iterator; None: the data module\'s choice')
     g.add_argument('--shard-per-device', action='store_true',
                    help='every device reads its own shard (parts = workers x devices) instead of '
@@ -55,11 +59,12 @@ def add_fit_args(parser):
     g.add_argument('--batch-size', type=int,
                    help='TOTAL batch size over all devices and all workers (each of D devices '
                         'on each of W workers processes batch-size/(W*D) images per step)')
-    g.add_argument('--epochs', type=int)
+    g.add_argument('--epochs', '--num-epochs', dest='epochs', type=int)
     g.add_argument('--optimizer', choices=OPTIMIZERS,
                    help='nag: SGD with Nesterov momentum (the authors\'); sgd: plain momentum')
     g.add_argument('--lr', type=float, help='initial learning rate')
-    g.add_argument('--lr-steps', type=_epoch_list,
+    g.add_argument('--lr-steps', '--lr-step-epochs', '--lr-decay-epoch', dest='lr_steps',
+                   type=_epoch_list,
                    help='comma-separated epochs after which the lr is multiplied by '
                         '--lr-factor; None: the recipe\'s, see --lr-schedule')
     g.add_argument('--lr-schedule', '--lr-recipe', dest='lr_schedule', choices=LR_SCHEDULES,
@@ -68,7 +73,7 @@ def add_fit_args(parser):
     g.add_argument('--lr-factor', type=float)
     g.add_argument('--wd', type=float,
                    help='weight decay, applied to all parameters (BN gamma/beta and biases too)')
-    g.add_argument('--momentum', type=float)
+    g.add_argument('--momentum', '--mom', dest='momentum', type=float)
     g.add_argument('--seed', type=int, default=0,
                    help='seeds init, data order and augmentation (per epoch: resumable)')
     g.add_argument('--amp', action='store_true',
@@ -88,9 +93,10 @@ def add_fit_args(parser):
                         'continue with the saved parameters, momentum and epoch count')
     o.add_argument('--export-only', action='store_true',
                    help='with --resume: export best and last models and exit')
-    o.add_argument('--checkpoint-every', type=int, default=1,
+    o.add_argument('--checkpoint-every', '--save-period', dest='checkpoint_every', type=int,
+                   default=1,
                    help='write a checkpoint every N epochs (always after the last one)')
-    o.add_argument('--log-interval', type=int,
+    o.add_argument('--log-interval', '--disp-batches', dest='log_interval', type=int,
                    help='log the running loss and error every N batches (0: never)')
     o.add_argument('--no-progress', dest='progress', action='store_false',
                    help='no progress bar (it is also off when stderr is not a terminal)')

@@ -61,7 +61,7 @@ def plot_runs(run_dirs, out, labels=None, title=None):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split('\n\n')[0])
     parser.add_argument('runs', nargs='+',
                         help='run folders (with log.jsonl) or log.jsonl files')
     parser.add_argument('-o', '--out', '--output', dest='out', default='curves.png',

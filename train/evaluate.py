@@ -73,7 +73,7 @@ def score(prefix, dataset, data_dir, batch_size=100, epoch=None, contexts=None,
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split('\n\n')[0])
     p.add_argument('--prefix', required=True, help='exported model prefix, e.g. runs/x/best')
     p.add_argument('--epoch', type=int, default=None,
                    help='NNNN of prefix-NNNN.params (default: the only/latest one)')

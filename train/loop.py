@@ -259,11 +259,7 @@ def _fit(run):
             if is_best:
                 best_error, best_epoch = rec['test_error'], epoch + 1
             history.append(rec)
-            log.info('[Epoch %d] lr %g train loss %.4f error %.2f%% | test error %.2f%%%s | '
-                     '%.0f s, %.0f images/s', epoch + 1, rec['lr'], rec['train_loss'],
-                     rec['train_error'], rec['test_error'],
-                     ' top-5 %.2f%%' % rec['test_top5_error'] if 'test_top5_error' in rec
-                     else '', rec['seconds'], rec['images_per_sec'])
+            log_epoch(epoch, rec)
             if run.is_chief:
                 rundir.write_log(run.save_dir, history)
                 due = (epoch + 1) % c.checkpoint_every == 0 or epoch + 1 == c.epochs
@@ -272,6 +268,8 @@ def _fit(run):
                                 run.meta(epoch + 1, best_error, best_epoch, rec),
                                 is_best, with_states=not run.async_kv)
                     last_saved = (epoch + 1, run.save_dir)
+                if is_best:  # deployable files during the run, not only at its end
+                    export(run, net, 'best', epoch + 1)
                 _draw_curves(run.save_dir)
         return FitResult(net, finish(run, net, history, nparams, best_error, best_epoch))
     except OSError as e:
@@ -371,9 +369,12 @@ def train_epoch(run, net, trainer, loss_fn, sync, epoch, last_saved):
             bar.set_postfix(loss='%.3f' % (loss_sum / seen), err='%.1f%%' % (100 * wrong / seen),
                             refresh=False)
         if c.log_interval and (i + 1) % c.log_interval == 0:
-            log.info('[Epoch %d Batch %d/%d] loss %.4f error %.2f%% %.0f images/s', epoch + 1,
-                     i + 1, steps, loss_sum / seen, 100 * wrong / seen,
-                     seen * run.num_workers / max(time.time() - tic, 1e-9))
+            # MXNet's Speedometer format (0-based epoch), which tools/parse_log.py and people's
+            # scripts read: the running figures of this epoch so far.
+            log.info('Epoch[%d] Batch [%d]\tSpeed: %.2f samples/sec\taccuracy=%f\t'
+                     'cross-entropy=%f', epoch, i + 1,
+                     seen * run.num_workers / max(time.time() - tic, 1e-9), 1 - wrong / seen,
+                     loss_sum / seen)
     mx.nd.waitall()
     seconds = time.time() - tic
     if bar is not None:
@@ -385,24 +386,32 @@ def train_epoch(run, net, trainer, loss_fn, sync, epoch, last_saved):
                 images_per_sec=round(seen / max(seconds, 1e-9), 2))
 
 
+def log_epoch(epoch, rec):
+    """The epoch's line, and the three MXNet's fit() writes (0-based epoch) for parse_log."""
+    log.info('[Epoch %d] lr %g train loss %.4f error %.2f%% | test error %.2f%%%s | %.0f s, '
+             '%.0f images/s', epoch + 1, rec['lr'], rec['train_loss'], rec['train_error'],
+             rec['test_error'], ' top-5 %.2f%%' % rec['test_top5_error']
+             if 'test_top5_error' in rec else '', rec['seconds'], rec['images_per_sec'])
+    log.info('Epoch[%d] Train-accuracy=%f', epoch, 1 - rec['train_error'] / 100)
+    log.info('Epoch[%d] Time cost=%.3f', epoch, rec['seconds'])
+    log.info('Epoch[%d] Validation-accuracy=%f', epoch, 1 - rec['test_error'] / 100)
+
+
 def finish(run, net, history, nparams, best_error, best_epoch):
     """Export best and last models and write summary.json (rank 0); returns the summary."""
     if not run.is_chief:
         return None
     c = run.config
-    shape = (1,) + tuple(run.info['image_shape'])
-    meta = dict(run.identity(), classes=run.classes)
     last_epoch = history[-1]['epoch'] if history else (run.resume_meta or {}).get('epoch', 0)
-    export(net, os.path.join(run.save_dir, 'last'), last_epoch, shape, meta, run.contexts[0])
+    export(run, net, 'last', last_epoch)
     best_pointer = os.path.join(run.save_dir, rundir.BEST)
     if not os.path.exists(best_pointer) and run.resume_dir:
         best_pointer = os.path.join(run.resume_dir, rundir.BEST)
-    if os.path.exists(best_pointer):
+    if os.path.exists(best_pointer):  # again: a run resumed into a new folder has none yet
         m, folder = rundir.locate(best_pointer)
         best = build.network(c, run.classes)
         best.load_parameters(os.path.join(folder, m['params']), ctx=run.contexts[0])
-        export(best, os.path.join(run.save_dir, 'best'), m['epoch'], shape, meta,
-               run.contexts[0])
+        export(run, best, 'best', m['epoch'])
     final = history[-1] if history else {}
     summary = dict(run.identity(), args=run.recorded_config(), params=nparams,
                    epochs=last_epoch, final_test_error=final.get('test_error'),
@@ -426,10 +435,15 @@ def kept(epoch, save_dir):
             % (epoch, save_dir, save_dir))
 
 
-def export(net, prefix, epoch, shape, meta, ctx):
+def export(run, net, name, epoch):
+    """RUN/name-symbol.json + -NNNN.params + -meta.json (with how to feed the model)."""
+    prefix = os.path.join(run.save_dir, name)
     try:
-        _, params = export_model(net, prefix, epoch=epoch, input_shape=shape, ctx=ctx,
-                                 metadata=meta)
+        _, params = export_model(net, prefix, epoch=epoch,
+                                 input_shape=(1,) + tuple(run.info['image_shape']),
+                                 ctx=run.contexts[0],
+                                 metadata=dict(run.identity(), classes=run.classes),
+                                 mean=run.info['mean'], std=run.info['std'])
     except mx.base.MXNetError as e:
         if 'Write' not in str(e):
             raise

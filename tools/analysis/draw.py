@@ -105,7 +105,7 @@ def _parse_value(text):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split('\n')[0])
     parser.add_argument('--model', required=True, help='preset or family name (get_model)')
     parser.add_argument('--arg', action='append', default=[], metavar='K=V',
                         help='extra keyword argument for get_model')

@@ -161,7 +161,7 @@ def plot(grads, out, L, block_grads=None):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split('\n')[0])
     parser.add_argument('--L', type=int, default=54,
                         help='L as in Table 2 (number of residual branches)')
     parser.add_argument('--batch', type=int, default=16)

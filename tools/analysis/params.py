@@ -93,7 +93,7 @@ def format_table(rows, markdown=False):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split('\n\n')[0])
     parser.add_argument('--pattern', help="fnmatch pattern over preset names, e.g. 'dmrnet*'")
     parser.add_argument('--markdown', action='store_true', help='print a Markdown table')
     parser.add_argument('--json', action='store_true', help='print the rows as JSON')

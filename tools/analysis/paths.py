@@ -260,7 +260,7 @@ def figure3(out, B=2):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split('\n')[0])
     parser.add_argument('--L', type=int, default=54, help='L as in Table 2 (L\' = L/2)')
     parser.add_argument('--B', type=int, default=2, help='layers per residual branch')
     parser.add_argument('--branches', type=int, default=2, help='K, branches per block')

@@ -128,7 +128,7 @@ def int8_spec(args, kwargs, gpu, form):
 
 
 def parse_args(argv=None, prog=None):
-    p = argparse.ArgumentParser(prog=prog, description=__doc__.split('\n')[0],
+    p = argparse.ArgumentParser(allow_abbrev=False, prog=prog, description=__doc__.split('\n')[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog=__doc__.split('\n', 2)[2])
     p.add_argument('--model', default='dmrnet56', help='a preset or family of dmrnet.symbols')

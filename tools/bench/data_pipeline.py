@@ -63,7 +63,7 @@ def bench_model(name, batch_size, batches):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split('\n\n')[0])
     p.add_argument('--data-dir', help='folder holding cifar10_train.rec/.idx (default: '
                    'generate random CIFAR-format data)')
     p.add_argument('--images', type=int, default=10000, help='images to generate')

@@ -158,7 +158,7 @@ def choose(model, ctx=None, batch_size=64, phase='train', remeasure=False):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split('\n')[0])
     p.add_argument('--model', default='dmrnet56')
     p.add_argument('--batch-size', type=int, default=64)
     p.add_argument('--gpus', default='', help='one GPU index, e.g. 0; empty: CPU')

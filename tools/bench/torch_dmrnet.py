@@ -127,7 +127,7 @@ def copy_from_gluon(gluon_net, torch_net):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split('\n')[0])
     p.add_argument('--L', type=int, default=54)
     p.add_argument('--classes', type=int, default=10)
     args = p.parse_args(argv)

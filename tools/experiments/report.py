@@ -498,7 +498,7 @@ def figure7(records, out_dir, datasets=PAPER_DATASETS + OWN_DATASETS):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0],
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split('\n')[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog=__doc__.split('\n\n', 1)[1])
     parser.add_argument('tables', nargs='*', metavar='TABLE',

@@ -427,7 +427,7 @@ def main(argv=None):
     if '--' in argv:
         cut = argv.index('--')
         argv, passthrough = argv[:cut], argv[cut + 1:]
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0],
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split('\n')[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog=__doc__.split('\n\n', 1)[1])
     parser.add_argument('experiment', choices=EXPERIMENTS)
