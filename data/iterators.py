@@ -134,7 +134,20 @@ def _train_args(info, augment):
 
 
 class _Wrapper(mx.io.DataIter):
-    """An iterator around another (`self._it`), describing its batches as that one does."""
+    """An iterator around another (`self._it`), describing its batches as that one does. A
+    record that cannot be decoded (a damaged payload passes the start-up header check) becomes
+    a DataError naming the pack and the command that repacks it, not a C++ traceback."""
+
+    source = fix = None
+
+    def _read(self):
+        try:
+            return self._it.next()
+        except mx.base.MXNetError as e:
+            lines = [line for line in str(e).splitlines() if 'rror' in line]
+            raise common.DataError(self.source, 'a record cannot be read or decoded (%s): the '
+                                   'pack is damaged' % (lines[-1].strip() if lines else e),
+                                   self.fix) from None
 
     @property
     def provide_data(self):
@@ -170,7 +183,7 @@ class EpochIter(_Wrapper):
 
     def next(self):
         self._started = True
-        return self._it.next()
+        return self._read()
 
 
 def get_train_iter(dataset, data_dir, batch_size, epoch=0, seed=0, num_parts=1, part_index=0,
@@ -191,7 +204,7 @@ def get_train_iter(dataset, data_dir, batch_size, epoch=0, seed=0, num_parts=1, 
                                      seed_aug=_derived_seed(seed, e, 1, part_index),
                                      round_batch=True, **base)
 
-    return EpochIter(make, epoch)
+    return _labelled(EpochIter(make, epoch), rec, dataset, data_dir)
 
 
 def get_val_iter(dataset, data_dir, batch_size, num_parts=1, part_index=0, num_threads=None,
@@ -205,8 +218,14 @@ def get_val_iter(dataset, data_dir, batch_size, num_parts=1, part_index=0, num_t
     if info['recipe'] == 'imagenet':
         args['resize'] = IMAGENET_VAL_RESIZE  # then ImageRecordIter crops the centre 224
     count = part_size(idx, num_parts, part_index)
-    return PaddedIter(lambda: mx.io.ImageRecordIter(shuffle=False, round_batch=True, **args),
-                      count)
+    return _labelled(PaddedIter(lambda: mx.io.ImageRecordIter(shuffle=False, round_batch=True,
+                                                              **args), count),
+                     rec, dataset, data_dir)
+
+
+def _labelled(iterator, rec, dataset, data_dir):
+    iterator.source, iterator.fix = rec, pack_command(dataset, data_dir)
+    return iterator
 
 
 def part_size(idx, num_parts=1, part_index=0):
@@ -244,7 +263,7 @@ class PaddedIter(_Wrapper):
     def next(self):
         if self._i >= self.num_batches:
             raise StopIteration
-        batch = self._it.next()
+        batch = self._read()
         self._i += 1
         batch.pad = max(0, self._i * self.batch_size - self.count)
         return batch

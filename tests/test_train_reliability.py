@@ -59,7 +59,8 @@ def test_unparseable_flags_and_abbreviations_are_refused(digits, tmp_path, capsy
                        (['--mode', 'hybrid'], 'unrecognized arguments: --mode hybrid')):
         with pytest.raises(SystemExit) as e:
             cli.parse_config(parser(), argv)
-        assert e.value.code == 2 and says in capsys.readouterr().err
+        err = capsys.readouterr().err.strip().splitlines()
+        assert e.value.code == 2 and len(err) == 1 and says in err[0], err
 
 
 def test_read_only_save_dir_is_one_line(digits, tmp_path, capsys):
@@ -159,3 +160,57 @@ def test_resuming_a_damaged_checkpoint_is_one_line(digits, tmp_path, capsys, dam
     code, lines = main(digits, '--resume', folder, *TINY, '--epochs', 2, capsys=capsys)
     assert code == 2 and 'Traceback' not in '\n'.join(lines)
     assert str(target) in lines[-1] and 'unreadable' in lines[-1], lines
+
+
+def _damaged_copy(digits, tmp_path, name, write):
+    """A copy of the digits pack with `write(file)` applied to NAME.rec (same size: the start-up
+    size and manifest checks pass)."""
+    import shutil
+    folder = tmp_path / 'damaged'
+    shutil.copytree(digits, folder)
+    with open(folder / (name + '.rec'), 'r+b') as f:
+        write(f)
+    return str(folder)
+
+
+def _zeros(f):
+    f.seek(0, os.SEEK_END)
+    f.seek(min(220000, f.tell() // 2))  # the reported case: 4,000 zeros at byte 220,000
+    f.write(b'\0' * 4000)
+
+
+def _bad_png(f):
+    import numpy as np
+    offsets = np.loadtxt(f.name[:-4] + '.idx', dtype=np.int64, usecols=1)
+    f.seek(int(offsets[5]) + 8 + 24 + 40)  # inside the 6th image's PNG data
+    f.write(b'\x00\xff' * 20)
+
+
+@pytest.mark.parametrize('damage', [_zeros, _bad_png])
+def test_a_damaged_pack_is_one_line_naming_it_and_the_repair(digits, tmp_path, damage):
+    folder = _damaged_copy(digits, tmp_path, 'digits_train', damage)
+    r = subprocess.run(script(folder, '--save-dir', tmp_path / 'run', *TINY), cwd=REPO,
+                       capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, OMP_NUM_THREADS='1'))
+    line = r.stderr.strip().splitlines()[-1]
+    assert r.returncode == 2 and 'Traceback' not in r.stderr, r.stderr[-2000:]
+    assert os.path.join(folder, 'digits_train.rec') in line
+    assert 'fix: python data/digits.py --out %s' % folder in line
+    if damage is _zeros:  # found by the start-up check, before any training
+        assert 'damaged' in line and 'Epoch' not in r.stderr
+
+
+def test_evaluate_refuses_a_damaged_test_pack(digits, tmp_path, capsys):
+    from dmrnet.symbols import get_model
+    from dmrnet.symbols.deploy import export_model
+    from dmrnet.train import evaluate
+    folder = _damaged_copy(digits, tmp_path, 'digits_test', _zeros)
+    net = get_model('resnet26')
+    net.initialize()
+    export_model(net, str(tmp_path / 'm'))
+    with pytest.raises(SystemExit) as e:
+        evaluate.main(['--prefix', str(tmp_path / 'm'), '--dataset', 'digits', '--data-dir',
+                       folder])
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert e.value.code == 2 and os.path.join(folder, 'digits_test.rec') in line
+    assert 'python data/digits.py' in line

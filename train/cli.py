@@ -111,6 +111,14 @@ def _epoch_list(text):
                                          'got %r' % text) from None
 
 
+class OneLineErrors(argparse.ArgumentParser):
+    """A flag argparse cannot parse is one line too (argparse would print its whole usage
+    first), in the same form as every other bad input: PROG: error: ... ; exit status 2."""
+
+    def error(self, message):
+        self.exit(2, '%s: error: %s (see --help)\n' % (self.prog, message))
+
+
 RECIPE_FLAGS = ('model', 'epochs', 'batch_size', 'lr', 'lr_schedule', 'lr_factor', 'optimizer',
                 'momentum', 'wd', 'log_interval')
 
@@ -120,7 +128,7 @@ def make_parser(description, datasets, **defaults):
     (train/recipes.py; --help shows them), `defaults` override them (e.g. the demo's data
     folder)."""
     # allow_abbrev=False: a prefix such as GluonCV's --mode must not pass for --model.
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrors(
         description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         allow_abbrev=False)
     add_model_args(parser)

@@ -20,7 +20,7 @@ import dmrnet.utils  # noqa: F401  (threads before mxnet)
 import mxnet as mx  # noqa: E402
 from mxnet import gluon  # noqa: E402
 
-from dmrnet.data import dataset_names, default_data_dir  # noqa: E402
+from dmrnet.data import DataError, dataset_names, default_data_dir  # noqa: E402
 from dmrnet.utils.devices import parse_devices  # noqa: E402
 
 
@@ -94,7 +94,7 @@ def main(argv=None):
         ctx = [mx.gpu(g) for g in gpus] or [mx.cpu()]
         r = score(args.prefix, args.dataset, args.data_dir or default_data_dir(args.dataset),
                   args.batch_size, args.epoch, ctx, args.num_data_threads)
-    except (OSError, ValueError, KeyError, mx.base.MXNetError) as e:
+    except (OSError, ValueError, KeyError, mx.base.MXNetError, DataError) as e:
         print('%s: error: %s' % (p.prog, str(e).split('\n')[0]), file=sys.stderr)
         sys.exit(2)
     if args.json:
