@@ -55,10 +55,20 @@ _DATASETS['fashion_val'] = dict(_DATASETS['fashion'], num_train=55000, num_val=5
                                 train='fashion_trainsub', val='fashion_val', folder='fashion')
 
 CIFAR_PAD = 4
-# ImageNet, as the authors trained: the packed shorter side 480 scaled by 0.533-1.0 (so about
-# 256-480), aspect ratio 0.75-1.25, random 224 crop, mirror, HSL jitter (36, 50, 50).
-IMAGENET_TRAIN = dict(min_random_scale=0.533, max_random_scale=1.0, max_aspect_ratio=0.25,
-                      random_h=36, random_s=50, random_l=50)
+# ImageNet, as the release whose networks Table 4 matches trained them (its first commit's
+# train_imagenet.py, --aug-type 1): images packed with the shorter side 480; a random square
+# crop of 196-480 pixels resized to 224, aspect 0.75-1.25, mirror, contrast +-0.2, illumination
+# +-10, no scale jitter, no HSL; automatic interpolation.
+IMAGENET_AUGMENTATIONS = {
+    'release-2016': dict(min_crop_size=196, max_crop_size=480, max_aspect_ratio=0.25,
+                         max_random_contrast=0.2, max_random_illumination=10, min_img_size=256,
+                         inter_method=9),
+    # The release's later ImageNet branch: the packed image scaled by 0.533-1.0 (shorter side
+    # about 256-480), aspect 0.75-1.25, a 224 crop, HSL jitter (36, 50, 50).
+    'release-2018': dict(min_random_scale=0.533, max_random_scale=1.0, max_aspect_ratio=0.25,
+                         random_h=36, random_s=50, random_l=50),
+}
+DEFAULT_IMAGENET_AUGMENTATION = 'release-2016'
 IMAGENET_VAL_RESIZE = 256
 
 
@@ -117,19 +127,31 @@ def _common_args(info, rec, idx, batch_size, num_parts, part_index, num_threads)
                 data_name='data', label_name='softmax_label')
 
 
+def border_fill(info):
+    """The grey level for borders an augmentation creates (padding, warped crops): stock MXNet
+    1.9.1 fills them white (fill_value 255) unless told otherwise, and takes one level for all
+    channels, so the authors' mean colour becomes the rounded average of the three channel
+    means (after normalisation within 0.14 std of zero, not exactly zero). A dataset may name
+    its own (Fashion-MNIST: black, its background)."""
+    return info.get('pad_fill', int(round(float(np.mean(info['mean'])))))
+
+
 def _train_args(info, augment):
+    """ImageRecordIter's augmentation arguments: `augment` False (none), True (the dataset's
+    default) or, for ImageNet, the name of one of IMAGENET_AUGMENTATIONS."""
     recipe = info['recipe']
     if not augment or recipe == 'plain':
         return {}
     if recipe == 'cifar':
-        # ImageRecordIter pads with one grey level for all channels, so the authors' "pad with
-        # the mean colour" becomes: pad with the rounded average of the three channel means.
-        # After normalisation the padding is then within 0.14 std of zero, not exactly zero.
-        fill = info.get('pad_fill', int(round(float(np.mean(info['mean'])))))
-        return dict(pad=CIFAR_PAD, fill_value=fill,
-                    rand_crop=True, rand_mirror=True)
+        return dict(pad=CIFAR_PAD, fill_value=border_fill(info), rand_crop=True,
+                    rand_mirror=True)
     if recipe == 'imagenet':
-        return dict(rand_crop=True, rand_mirror=True, **IMAGENET_TRAIN)
+        name = DEFAULT_IMAGENET_AUGMENTATION if augment is True else augment
+        if name not in IMAGENET_AUGMENTATIONS:
+            raise ValueError('unknown ImageNet augmentation %r: use one of %s'
+                             % (name, ', '.join(IMAGENET_AUGMENTATIONS)))
+        return dict(rand_crop=True, rand_mirror=True, fill_value=border_fill(info),
+                    **IMAGENET_AUGMENTATIONS[name])
     raise ValueError(recipe)
 
 
@@ -190,6 +212,7 @@ def get_train_iter(dataset, data_dir, batch_size, epoch=0, seed=0, num_parts=1, 
                    num_threads=None, augment=True):
     """Shuffled (and for CIFAR/ImageNet augmented) training batches of float32 NCHW `data` and
     `softmax_label`; what epoch `epoch` yields depends only on (seed, epoch, part_index).
+    `augment`: True (the dataset's own), False, or an ImageNet augmentation's name.
 
     Every batch is full: the last one of an epoch is completed with images from the start of
     the part (ImageRecordIter round_batch).
@@ -216,7 +239,8 @@ def get_val_iter(dataset, data_dir, batch_size, num_parts=1, part_index=0, num_t
     rec, idx = record_files(dataset, data_dir, split)
     args = _common_args(info, rec, idx, batch_size, num_parts, part_index, num_threads)
     if info['recipe'] == 'imagenet':
-        args['resize'] = IMAGENET_VAL_RESIZE  # then ImageRecordIter crops the centre 224
+        # the shorter side to 256 (the release: 480 x 0.533), then the centre 224
+        args.update(resize=IMAGENET_VAL_RESIZE, inter_method=9)
     count = part_size(idx, num_parts, part_index)
     return _labelled(PaddedIter(lambda: mx.io.ImageRecordIter(shuffle=False, round_batch=True,
                                                               **args), count),

@@ -96,13 +96,13 @@ def test_bad_layouts(tmp_path):
 def test_imagenet_iterators(tmp_path):
     src, out = str(tmp_path / 'ilsvrc'), str(tmp_path / 'out')
     datagen.make_imagenet(src, WNIDS, per_class=2, val_per_class=1)
-    imagenet.main(['--src', src, '--out', out, '--workers', '1', '--train-size', '240',
+    imagenet.main(['--src', src, '--out', out, '--workers', '1', '--train-size', '480',
                    '--val-size', '256'])
     it = data.get_train_iter('imagenet', out, batch_size=4, seed=0)
     b = it.next()
     assert b.data[0].shape == (4, 3, 224, 224) and np.isfinite(b.data[0].asnumpy()).all()
-    # Random scale, aspect, crop, mirror and HSL jitter: reproducible per (seed, epoch), with
-    # any number of decoding threads.
+    # Random crop size, aspect, mirror, contrast and illumination: reproducible per (seed,
+    # epoch), with any number of decoding threads.
     runs = [[x.data[0].asnumpy() for x in data.get_train_iter(
         'imagenet', out, 4, epoch=1, seed=7, num_threads=t)] for t in (2, 2, 1)]
     for r in runs[1:]:
@@ -110,3 +110,35 @@ def test_imagenet_iterators(tmp_path):
             np.testing.assert_array_equal(x, y)
     got = [(x.data[0].shape, x.pad) for x in data.get_val_iter('imagenet', out, 2)]
     assert got == [((2, 3, 224, 224), 0), ((2, 3, 224, 224), 1)]
+
+
+@pytest.mark.parametrize('augmentation', ['release-2016', 'release-2018'])
+def test_augmentation_borders_are_the_mean_grey_not_white(tmp_path, augmentation):
+    """Where an augmentation leaves borders (the 2018 recipe's 224 crops with aspect up to 1.25
+    of images scaled down to 256), stock MXNet fills them white (255) unless told otherwise;
+    ours get the rounded mean grey (112), as the authors' fork filled with the mean colour.
+    (The 2016 recipe's crops stay inside the image: stock MXNet refuses a crop larger than it.)"""
+    src, out = str(tmp_path / 'ilsvrc'), str(tmp_path / 'out')
+    datagen.make_imagenet(src, WNIDS, per_class=4, val_per_class=1)
+    imagenet.main(['--src', src, '--out', out, '--workers', '1', '--train-size', '480',
+                   '--val-size', '256'])
+    info = data.dataset_info('imagenet')
+    fill = round(sum(info['mean']) / 3)
+    assert fill == 112
+    borders = []
+    for epoch in range(4):
+        for batch in data.get_train_iter('imagenet', out, 4, epoch=epoch, seed=3,
+                                         augment=augmentation):
+            x = batch.data[0].asnumpy()
+            for c in range(3):  # back to pixels
+                x[:, c] = x[:, c] * info['std'][c] + info['mean'][c]
+            for image in x:  # constant full rows or columns over all channels are borders
+                for lines in (image.transpose(1, 0, 2).reshape(224, -1),
+                              image.transpose(2, 0, 1).reshape(224, -1)):
+                    flat = lines[np.ptp(lines, axis=1) < 0.5]
+                    borders.extend(np.round(flat.mean(axis=1)).tolist())
+    # The colour jitter that follows the crop moves the border's grey too (2018: lightness up to
+    # 50 levels; 2016: contrast 0.2 and illumination 10), but never to white.
+    assert all(abs(level - fill) <= 60 for level in borders), sorted(set(borders))
+    if augmentation == 'release-2018':
+        assert borders  # the check saw borders to judge

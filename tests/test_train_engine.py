@@ -342,3 +342,23 @@ def test_readme_recipe_table_is_the_recipe_table():
     readme = open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                'README.md')).read()
     assert markdown_table() in readme
+
+
+def test_mxnet_parse_log_reads_our_log(digits, tmp_path):
+    """train.log carries MXNet's fit() lines (Speedometer batches, Train-/Validation-accuracy,
+    Time cost), so the parse_log.py that ships with MXNet tabulates a run as it would one of
+    MXNet's own examples."""
+    import subprocess
+    import sys
+    run(digits, tmp_path, *TINY, '--epochs', 2, '--log-interval', 1)
+    log_text = open(os.path.join(str(tmp_path), 'train.log')).read()
+    assert 'Epoch[1] Batch [2]\tSpeed: ' in log_text and 'samples/sec\taccuracy=' in log_text
+    tool = os.path.join(os.path.dirname(mx.__file__), 'tools', 'parse_log.py')
+    r = subprocess.run([sys.executable, tool, os.path.join(str(tmp_path), 'train.log'),
+                        '--format', 'none'], capture_output=True, text=True, check=True)
+    rows = [line.split('\t') for line in r.stdout.strip().splitlines()[1:]]
+    assert [int(row[0]) for row in rows] == [1, 2]
+    for row, rec in zip(rows, records(tmp_path)):
+        assert float(row[1]) == pytest.approx(1 - rec['train_error'] / 100, abs=1e-6)
+        assert float(row[2]) == pytest.approx(1 - rec['test_error'] / 100, abs=1e-6)
+        assert float(row[3]) == pytest.approx(rec['seconds'], abs=0.06)

@@ -41,6 +41,11 @@ def add_data_args(parser, datasets):
     g.add_argument('--num-data-threads', '--num-data-workers', '-j', dest='num_data_threads',
                    type=int,
                    help='decoding threads per data iterator; None: the data module\'s choice')
+    g.add_argument('--augmentation', choices=('release-2016', 'release-2018'),
+                   help='ImageNet only: the authors\' first release (its Table 4 networks: '
+                        'square crops of 196-480 px, aspect 0.75-1.25, contrast and '
+                        'illumination jitter; the default) or its later branch (scale '
+                        '0.533-1, HSL jitter)')
     g.add_argument('--shard-per-device', action='store_true',
                    help='every device reads its own shard (parts = workers x devices) instead of '
                         'one iterator per worker split across its devices; one process with '

@@ -39,6 +39,7 @@ class TrainConfig:
     dataset: str = 'digits'
     data_dir: Optional[str] = None
     num_data_threads: Optional[int] = None
+    augmentation: Optional[str] = None   # ImageNet: a named recipe; None: the dataset's default
     shard_per_device: bool = False
     # devices
     gpus: str = ''

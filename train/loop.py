@@ -78,6 +78,9 @@ class Run:
         except (KeyError, ValueError) as e:
             raise UserError('unknown dataset %s (%s)' % (config.dataset, e)) from None
         self.classes = self.info['classes']
+        if config.augmentation and self.info['recipe'] != 'imagenet':
+            raise UserError('--augmentation %s: only ImageNet has named augmentations; %s '
+                            'trains with its own' % (config.augmentation, config.dataset))
         self.data_dir = config.data_dir or data.default_data_dir(config.dataset)
         self.resume_meta = self.resume_dir = None
         if config.resume:
@@ -137,7 +140,8 @@ class Run:
         c = self.config
         return [self.data.get_train_iter(c.dataset, self.data_dir, self.part_batch, epoch=epoch,
                                          seed=c.seed, num_parts=self.parts, part_index=p,
-                                         num_threads=c.num_data_threads)
+                                         num_threads=c.num_data_threads,
+                                         augment=c.augmentation or True)
                 for p in self.part_ids()]
 
     def val_iter(self):
