@@ -193,9 +193,13 @@ def write_records(out_dir, name, records, total=None, fix=None, meta=None):
     labels = {}
     count = 0
     start = time.time()
+    # MXNet's im2rec users keep a .lst beside each pack (index, label, image): ours names the
+    # record of each index, as the images come from arrays, not files.
+    lst = os.path.splitext(rec)[0] + '.lst'
     with contextlib.ExitStack() as stack:
         tmp_rec = stack.enter_context(atomic_path(rec))
         tmp_idx = stack.enter_context(atomic_path(idx))
+        listing = stack.enter_context(open(stack.enter_context(atomic_path(lst)), 'w'))
         writer = mx.recordio.MXIndexedRecordIO(tmp_idx, tmp_rec, 'w')
         try:
             with tqdm(records, total=total, unit='img', desc=name, smoothing=0.1,
@@ -204,11 +208,13 @@ def write_records(out_dir, name, records, total=None, fix=None, meta=None):
                     header = mx.recordio.IRHeader(0, float(label), count, 0)
                     packed = mx.recordio.pack(header, data)
                     writer.write_idx(count, packed)
+                    listing.write('%d\t%f\t%s/%08d\n' % (count, float(label), name, count))
                     payload.update(packed)
                     labels[int(label)] = labels.get(int(label), 0) + 1
                     count += 1
         finally:
             writer.close()
+            listing.close()
         if total is not None and count != total:
             raise DataError(rec, 'wrote %d records, expected %d' % (count, total), fix)
         # The old manifest goes first: from here until the new one exists the pair is incomplete.
@@ -356,7 +362,7 @@ def complete(out_dir, names, fix=None, deep=True, counts=None, extra_files=()):
 def remove_pack(out_dir, name):
     """Remove a split, manifest first (so it never looks complete while half removed)."""
     rec, idx, manifest = paths(out_dir, name)
-    for p in (manifest, rec, idx):
+    for p in (manifest, rec, idx, os.path.splitext(rec)[0] + '.lst'):
         with contextlib.suppress(FileNotFoundError):
             os.remove(p)
 

@@ -110,6 +110,38 @@ def record_files(dataset, data_dir, split):
     return rec, idx
 
 
+def external_pack(rec, idx=None):
+    """(.rec, .idx) of a pack made elsewhere (MXNet's im2rec, a lab's existing ImageNet pack),
+    taken by path: no manifest, so what is checked is that both files exist and that every
+    record's header is sound. `idx` defaults to the .rec's name with .idx."""
+    idx = idx or os.path.splitext(rec)[0] + '.idx'
+    fix = 'give the pack\'s .rec and .idx (im2rec PREFIX ROOT writes PREFIX.rec + PREFIX.idx)'
+    for path in (rec, idx):
+        if not os.path.exists(path):
+            raise common.DatasetMissingError(path, 'missing', fix)
+    common.check_record_headers(rec, idx, 'repack it (im2rec)')
+    return rec, idx
+
+
+def count_records(idx):
+    """Records an .idx names."""
+    with open(idx) as f:
+        return sum(1 for line in f if line.strip())
+
+
+def _source(dataset, data_dir, split, files, stats):
+    """(info with the statistics to normalise with, .rec, .idx, the repair command) of the
+    records an iterator reads: the dataset's pack, or `files` = (.rec, .idx) by path."""
+    info = dataset_info(dataset)
+    if stats is not None:
+        info['mean'], info['std'] = list(stats[0]), list(stats[1])
+    if files is not None:
+        rec, idx = external_pack(*files)
+        return info, rec, idx, 'repack it (im2rec)'
+    rec, idx = record_files(dataset, data_dir, split)
+    return info, rec, idx, pack_command(dataset, data_dir)
+
+
 def _derived_seed(*parts):
     # ImageRecordIter takes a C int; SeedSequence mixes the parts so nearby (seed, epoch) pairs
     # do not give related streams.
@@ -209,16 +241,16 @@ class EpochIter(_Wrapper):
 
 
 def get_train_iter(dataset, data_dir, batch_size, epoch=0, seed=0, num_parts=1, part_index=0,
-                   num_threads=None, augment=True):
+                   num_threads=None, augment=True, files=None, stats=None):
     """Shuffled (and for CIFAR/ImageNet augmented) training batches of float32 NCHW `data` and
     `softmax_label`; what epoch `epoch` yields depends only on (seed, epoch, part_index).
     `augment`: True (the dataset's own), False, or an ImageNet augmentation's name.
 
     Every batch is full: the last one of an epoch is completed with images from the start of
-    the part (ImageRecordIter round_batch).
+    the part (ImageRecordIter round_batch). `files` = (.rec, .idx) reads a pack made elsewhere
+    instead of the dataset's; `stats` = (mean, std) replaces the dataset's statistics.
     """
-    info = dataset_info(dataset)
-    rec, idx = record_files(dataset, data_dir, 'train')
+    info, rec, idx, fix = _source(dataset, data_dir, 'train', files, stats)
     base = _common_args(info, rec, idx, batch_size, num_parts, part_index, num_threads)
     base.update(_train_args(info, augment))
 
@@ -227,16 +259,16 @@ def get_train_iter(dataset, data_dir, batch_size, epoch=0, seed=0, num_parts=1, 
                                      seed_aug=_derived_seed(seed, e, 1, part_index),
                                      round_batch=True, **base)
 
-    return _labelled(EpochIter(make, epoch), rec, dataset, data_dir)
+    return _labelled(EpochIter(make, epoch), rec, fix)
 
 
 def get_val_iter(dataset, data_dir, batch_size, num_parts=1, part_index=0, num_threads=None,
-                 split='val'):
+                 split='val', files=None, stats=None):
     """Every image of the evaluation split (`split`: 'val', i.e. the set the paper reports on,
     or another record name such as 'svhn_val') exactly once, in file order; the last batch is
-    padded and `batch.pad` says how many of its images to ignore."""
-    info = dataset_info(dataset)
-    rec, idx = record_files(dataset, data_dir, split)
+    padded and `batch.pad` says how many of its images to ignore. `files` and `stats` as for
+    get_train_iter."""
+    info, rec, idx, fix = _source(dataset, data_dir, split, files, stats)
     args = _common_args(info, rec, idx, batch_size, num_parts, part_index, num_threads)
     if info['recipe'] == 'imagenet':
         # the shorter side to 256 (the release: 480 x 0.533), then the centre 224
@@ -244,11 +276,11 @@ def get_val_iter(dataset, data_dir, batch_size, num_parts=1, part_index=0, num_t
     count = part_size(idx, num_parts, part_index)
     return _labelled(PaddedIter(lambda: mx.io.ImageRecordIter(shuffle=False, round_batch=True,
                                                               **args), count),
-                     rec, dataset, data_dir)
+                     rec, fix)
 
 
-def _labelled(iterator, rec, dataset, data_dir):
-    iterator.source, iterator.fix = rec, pack_command(dataset, data_dir)
+def _labelled(iterator, rec, fix):
+    iterator.source, iterator.fix = rec, fix
     return iterator
 
 

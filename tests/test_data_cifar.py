@@ -185,11 +185,21 @@ def test_rec_without_idx_truncated_and_corrupt_records(c10):
     pack(archive, out)
     rec, idx, manifest = common.paths(out, 'cifar10_train')
     fix = 'python data/cifar.py --dataset cifar10'
-    # Corrupt record (same size): found by the deep check, then repaired by a re-run.
+    # A damaged record header (same size): the quick check walks every header and finds it.
+    original = open(rec, 'rb').read()
     with open(rec, 'r+b') as f:
         f.seek(os.path.getsize(rec) // 2)
         f.write(b'\x00' * 64)
-    common.verify_records(out, 'cifar10_train')          # quick check cannot see it
+    with pytest.raises(common.DataError) as e:
+        common.verify_records(out, 'cifar10_train')
+    assert 'damaged' in str(e.value) and rec in str(e.value)
+    # A damaged payload (same size): only the deep check sees it; a re-run repairs it.
+    offsets = np.loadtxt(idx, dtype=np.int64, usecols=1)
+    with open(rec, 'wb') as f:
+        f.write(original)
+        f.seek(int(offsets[3]) + 8 + 24 + 40)
+        f.write(b'\x00' * 64)
+    common.verify_records(out, 'cifar10_train')
     with pytest.raises(common.DataError) as e:
         common.verify_records(out, 'cifar10_train', deep=True)
     assert 'corrupt' in str(e.value) and rec in str(e.value)

@@ -362,3 +362,45 @@ def test_mxnet_parse_log_reads_our_log(digits, tmp_path):
         assert float(row[1]) == pytest.approx(1 - rec['train_error'] / 100, abs=1e-6)
         assert float(row[2]) == pytest.approx(1 - rec['test_error'] / 100, abs=1e-6)
         assert float(row[3]) == pytest.approx(rec['seconds'], abs=0.06)
+
+
+def test_a_pack_made_by_mxnets_im2rec_trains(tmp_path):
+    """A lab's existing RecordIO pack, made by the im2rec.py that ships with MXNet, trains by
+    path (--rec-train/--rec-val, the flags of GluonCV's and MXNet's scripts), with its own
+    statistics (--rgb-mean/--rgb-std); its image count comes from its .idx."""
+    import subprocess
+    import sys
+    import cv2
+    from dmrnet.data import digits as digits_packer
+    images, labels = digits_packer.load_images()
+    root = tmp_path / 'images'
+    for i in range(120):
+        folder = root / ('class%d' % labels[i])
+        folder.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(folder / ('%03d.png' % i)), images[i][:, :, ::-1])
+    im2rec = os.path.join(os.path.dirname(mx.__file__), 'tools', 'im2rec.py')
+    prefix = str(tmp_path / 'mine')
+    for extra in (['--list', '--recursive'], ['--encoding', '.png', '--num-thread', '1']):
+        subprocess.run([sys.executable, im2rec] + extra + [prefix, str(root)], check=True,
+                       capture_output=True)
+    assert len(open(prefix + '.lst').read().splitlines()) == 120
+    save = tmp_path / 'run'
+    s = run(str(tmp_path / 'unused'), save, '--rec-train', prefix + '.rec', '--rec-val',
+            prefix + '.rec', '--rgb-mean', '78,78,78', '--rgb-std', '96,96,96', *TINY,
+            '--epochs', 1, '--max-batches', 100, '--log-interval', 1)
+    rec, = records(save)
+    # 120 images at batch 16: 7 full steps, whatever the digits set's own size is.
+    assert rec['images_per_sec'] > 0 and s['epochs'] == 1
+    log_text = open(os.path.join(str(save), 'train.log')).read()
+    assert 'Epoch[0] Batch [7]\t' in log_text and 'Epoch[0] Batch [8]\t' not in log_text
+    meta = json.load(open(os.path.join(str(save), 'best-meta.json')))
+    assert meta['input']['mean'] == [78.0] * 3 and meta['input']['std'] == [96.0] * 3
+    assert s['args']['rec_train'] == prefix + '.rec'
+
+
+def test_our_packs_carry_an_im2rec_list(digits):
+    """Beside each .rec, the .lst im2rec users expect: index, label, a name per record."""
+    lines = open(os.path.join(digits, 'digits_test.lst')).read().splitlines()
+    assert len(lines) == 360
+    index, label, name = lines[5].split('\t')
+    assert int(index) == 5 and float(label) in range(10) and name == 'digits_test/00000005'

@@ -46,6 +46,17 @@ def add_data_args(parser, datasets):
                         'square crops of 196-480 px, aspect 0.75-1.25, contrast and '
                         'illumination jitter; the default) or its later branch (scale '
                         '0.533-1, HSL jitter)')
+    g.add_argument('--rec-train', help='a training pack made elsewhere (MXNet\'s im2rec, an '
+                                       'existing ImageNet pack), by path, instead of the '
+                                       'dataset\'s; classes and image size stay the dataset\'s')
+    g.add_argument('--rec-train-idx', help='its .idx (default: the .rec\'s name with .idx)')
+    g.add_argument('--rec-val', help='likewise the evaluation pack')
+    g.add_argument('--rec-val-idx', help='its .idx (default: the .rec\'s name with .idx)')
+    g.add_argument('--rgb-mean', '--mean', dest='mean', type=_three_numbers,
+                   help='per-channel mean to subtract, "R,G,B" on the 0-255 scale (default: '
+                        'the dataset\'s)')
+    g.add_argument('--rgb-std', '--std', dest='std', type=_three_numbers,
+                   help='per-channel std to divide by, "R,G,B" (default: the dataset\'s)')
     g.add_argument('--shard-per-device', action='store_true',
                    help='every device reads its own shard (parts = workers x devices) instead of '
                         'one iterator per worker split across its devices; one process with '
@@ -106,6 +117,16 @@ def add_fit_args(parser):
     o.add_argument('--no-progress', dest='progress', action='store_false',
                    help='no progress bar (it is also off when stderr is not a terminal)')
     return g
+
+
+def _three_numbers(text):
+    try:
+        values = tuple(float(v) for v in text.split(','))
+    except ValueError:
+        values = ()
+    if len(values) != 3:
+        raise argparse.ArgumentTypeError('expected three numbers "R,G,B", got %r' % text)
+    return values
 
 
 def _epoch_list(text):

@@ -40,6 +40,13 @@ class TrainConfig:
     data_dir: Optional[str] = None
     num_data_threads: Optional[int] = None
     augmentation: Optional[str] = None   # ImageNet: a named recipe; None: the dataset's default
+    # A pack made elsewhere (im2rec), by path, instead of the dataset's; and its statistics.
+    rec_train: Optional[str] = None
+    rec_train_idx: Optional[str] = None
+    rec_val: Optional[str] = None
+    rec_val_idx: Optional[str] = None
+    mean: Optional[Tuple[float, ...]] = None
+    std: Optional[Tuple[float, ...]] = None
     shard_per_device: bool = False
     # devices
     gpus: str = ''
@@ -155,4 +162,13 @@ class TrainConfig:
                  '--lr-steps %r: epochs must be whole numbers >= 1, e.g. 200,300,350'
                  % (self.lr_steps,))
         need(not (self.export_only and not self.resume), '--export-only needs --resume')
+        need((self.mean is None) == (self.std is None), '--rgb-mean and --rgb-std go together')
+        for name in ('mean', 'std'):
+            value = getattr(self, name)
+            need(value is None or (len(value) == 3 and all(math.isfinite(v) for v in value)),
+                 '--rgb-%s %r: three numbers (R,G,B, 0-255 scale)' % (name, value))
+        need(self.std is None or all(v > 0 for v in self.std), '--rgb-std: must be > 0')
+        for idx, rec in (('rec_train_idx', 'rec_train'), ('rec_val_idx', 'rec_val')):
+            need(getattr(self, idx) is None or getattr(self, rec) is not None,
+                 '--%s needs --%s' % (idx.replace('_', '-'), rec.replace('_', '-')))
         return self

@@ -82,6 +82,20 @@ class Run:
             raise UserError('--augmentation %s: only ImageNet has named augmentations; %s '
                             'trains with its own' % (config.augmentation, config.dataset))
         self.data_dir = config.data_dir or data.default_data_dir(config.dataset)
+        # A pack given by path replaces the dataset's; its .idx says how many images it holds.
+        self.train_files = self.val_files = None
+        self.num_train = self.info['num_train']
+        try:
+            if config.rec_train:
+                self.train_files = data.external_pack(config.rec_train, config.rec_train_idx)
+                self.num_train = data.count_records(self.train_files[1])
+            if config.rec_val:
+                self.val_files = data.external_pack(config.rec_val, config.rec_val_idx)
+        except data.DataError as e:
+            raise UserError(str(e)) from None
+        if config.mean is not None:
+            self.info['mean'], self.info['std'] = list(config.mean), list(config.std)
+        self.stats = (self.info['mean'], self.info['std'])
         self.resume_meta = self.resume_dir = None
         if config.resume:
             try:
@@ -141,14 +155,16 @@ class Run:
         return [self.data.get_train_iter(c.dataset, self.data_dir, self.part_batch, epoch=epoch,
                                          seed=c.seed, num_parts=self.parts, part_index=p,
                                          num_threads=c.num_data_threads,
-                                         augment=c.augmentation or True)
+                                         augment=c.augmentation or True,
+                                         files=self.train_files, stats=self.stats)
                 for p in self.part_ids()]
 
     def val_iter(self):
         c = self.config
         return self.data.get_val_iter(c.dataset, self.data_dir, c.batch_size // self.num_workers,
                                       num_parts=self.num_workers, part_index=self.rank,
-                                      num_threads=c.num_data_threads)
+                                      num_threads=c.num_data_threads, files=self.val_files,
+                                      stats=self.stats)
 
     def batches(self, iters):
         """Per step: a list of (data, label) per device."""
@@ -163,7 +179,7 @@ class Run:
                        for b, c in zip(bs, self.contexts)]
 
     def steps_per_epoch(self):
-        n = self.info['num_train'] // (self.part_batch * self.parts)
+        n = self.num_train // (self.part_batch * self.parts)
         if self.config.max_batches is not None:
             n = min(n, self.config.max_batches)
         return max(n, 1)
