@@ -21,7 +21,7 @@ EPOCHS ?=
 ARGS   ?=
 ILSVRC ?=
 # Experiments: DATASET (comma-separated), SCALE (shrink epochs for a smoke run), SEEDS (runs per
-# configuration), GPUS_PER_RUN (2 reproduces the paper's two-GPU BatchNorm batches on CIFAR).
+# configuration), GPUS_PER_RUN (default: the authors' 32 images a device where GPUS allows).
 DATASET ?=
 SCALE  ?=
 SEEDS  ?=

@@ -85,7 +85,8 @@ def test_runs_skip_finished_and_collect(tmp_path, monkeypatch):
 
 def test_gpu_slots_and_dry_run(tmp_path, capsys):
     assert ex.main(['table5', '--dataset', 'digits', '--runs-dir', str(tmp_path),
-                    '--train-script', FAKE, '--gpus', '0,1', '--epochs', '1']) == 0
+                    '--train-script', FAKE, '--gpus', '0,1', '--gpus-per-run', '1',
+                    '--epochs', '1']) == 0
     gpus = set()
     for d in (tmp_path / 'table5').iterdir():
         if d.is_dir():
@@ -100,6 +101,11 @@ def test_gpu_slots_and_dry_run(tmp_path, capsys):
                     '--gpus-per-run', '2', '--dry-run']) == 0
     out = capsys.readouterr().out
     assert '--gpus 0,1' in out and '--gpus 2,3' in out
+    # By default a digits run (total batch 64) gets two GPUs: 32 images a device.
+    assert ex.main(['digits-compare', '--runs-dir', str(tmp_path / 'pairs'), '--gpus',
+                    '0,1,2,3', '--dry-run']) == 0
+    out = capsys.readouterr().out
+    assert '--gpus 0,1' in out and '--gpus 2,3' in out and '--gpus 0 ' not in out
 
 
 def test_unfinished_run_with_checkpoint_is_resumed(tmp_path):
@@ -198,3 +204,15 @@ def test_digits_end_to_end_smoke(tmp_path):
                                   cwd=REPO).decode()
     assert '| digits | 12 |' in out and 'DMRNet' in out
     assert (tmp_path / 'report' / 'figure7_digits.png').exists()
+
+
+def test_default_gpus_per_run_gives_the_authors_batchnorm_batch():
+    """CIFAR/SVHN (total batch 64) get 2 GPUs a run where the listed GPUs allow, so BatchNorm
+    normalises over 32 images a device as the authors' did; ImageNet (256) gets 8."""
+    assert ex.authors_gpus_per_run(['cifar10', 'svhn'], 4) == 2
+    assert ex.authors_gpus_per_run(['cifar10'], 3) == 1     # 3 GPUs do not split into pairs
+    assert ex.authors_gpus_per_run(['cifar10'], 0) == 1     # CPU
+    assert ex.authors_gpus_per_run(['imagenet'], 8) == 8
+    assert ex.authors_gpus_per_run(['cifar10', 'imagenet'], 8) == 1
+    assert ex.batch_per_device({'gpus': '0,1', 'cpus': 1, 'batch_size': 64}) == 32
+    assert ex.batch_per_device({'gpus': '', 'cpus': 1, 'batch_size': 64}) == 64

@@ -122,3 +122,14 @@ def test_family_comparison_has_welch_tests_and_params():
     # DMRNet's runs have no spread but ResNet's do: still a test; with no spread on both, none.
     assert ('resnet', 'dmrnet') in tests and report.welch([2.0, 2.0], [2.0, 2.0]) is None
     assert '| 12 | ResNet - DILNet | -3.500 |' in md
+
+
+def test_runs_with_another_batchnorm_batch_are_noted(tmp_path):
+    """The authors' BatchNorm saw 32 images a device (2 GPUs x 32): runs that normalised over
+    64 (one device) are named in the notes of the tables compared with the paper."""
+    recs = [dict(dataset='cifar10', family='dmrnet', L=54, width=1, test_error=5.0,
+                 batch_per_device=b) for b in (32, 64, 64, None)]
+    note = "BatchNorm batch deviates from the authors' 32 images per device in 2 run(s) with 64"
+    assert report.batchnorm_note(recs) == note and report.batchnorm_note(recs[:1]) == ''
+    table, = report.build(['table2'], recs, reference.paper_numbers(), str(tmp_path))
+    assert note in table.markdown()

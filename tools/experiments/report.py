@@ -416,9 +416,34 @@ def build(which, records, numbers, out_dir):
     builders.update({dataset: (lambda dataset=dataset: comparison_table(records, dataset))
                      for dataset in OWN_DATASETS})
     tables = [builders[name]() for name in which if name in builders]
+    deviation = batchnorm_note(records)
+    for table in tables:
+        if table.with_paper and deviation:
+            table.note = (table.note + '; ' if table.note else '') + deviation
     if 'table2' in which or set(OWN_DATASETS) & set(which):
         table2_params_plots(records, numbers, out_dir)
     return tables
+
+
+# The authors' BatchNorm batch on CIFAR and SVHN (2 GPUs x 32 images).
+AUTHORS_IMAGES_PER_DEVICE = 32
+
+
+def batchnorm_note(records):
+    """A sentence for the tables compared with the paper when runs on its datasets normalised
+    BatchNorm over another number of images per device than the authors' 32 (one GPU with the
+    whole batch of 64, say): the statistics, and so the results, are not quite theirs."""
+    batches = {}
+    for record in records:
+        batch = record.get('batch_per_device')
+        if record.get('dataset') in PAPER_DATASETS and batch not in (None,
+                                                                     AUTHORS_IMAGES_PER_DEVICE):
+            batches[batch] = batches.get(batch, 0) + 1
+    if not batches:
+        return ''
+    return ('BatchNorm batch deviates from the authors\' %d images per device in %s'
+            % (AUTHORS_IMAGES_PER_DEVICE, ', '.join('%d run(s) with %d' % (n, batch)
+                                                    for batch, n in sorted(batches.items()))))
 
 
 def table2_params_plots(records, numbers, out_dir):

@@ -353,7 +353,8 @@ def result_record(run_dir):
                   final_train_error=last.get('train_error'),
                   top5=summary.get('top5', summary.get('final_test_top5_error')),
                   params=summary.get('params'),
-                  epochs_trained=summary.get('epochs'), run_dir=run_dir)
+                  epochs_trained=summary.get('epochs'), run_dir=run_dir,
+                  batch_per_device=batch_per_device(summary.get('args') or {}))
     # what the train script actually built; a script default overriding the preset (the reason
     # command() pins L) would show here
     trained = summary.get('model_kwargs') or {}
@@ -364,6 +365,15 @@ def result_record(run_dir):
     if 'avg_path_length' in run:
         record['avg_path_length'] = run['avg_path_length']
     return record
+
+
+def batch_per_device(train_args):
+    """Images BatchNorm normalised over on each device of a run (one worker), or None."""
+    try:
+        devices = len(parse_devices(train_args.get('gpus'))) or int(train_args.get('cpus') or 1)
+        return int(train_args['batch_size']) // devices
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def collect(experiment_dir):
@@ -394,6 +404,23 @@ def parse_gpus(text):
     if len(set(gpus)) != len(gpus):
         raise ValueError('--gpus %r lists a GPU twice: two runs would share it' % text)
     return [str(gpu) for gpu in gpus]
+
+
+# The authors trained CIFAR and SVHN on 2 GPUs x 32 images, so BatchNorm normalised over 32.
+AUTHORS_IMAGES_PER_DEVICE = 32
+
+
+def authors_gpus_per_run(datasets, gpu_count):
+    """GPUs a run needs for BatchNorm to see the authors' images per device with the recipe's
+    total batch (64 -> 2), when every dataset's recipe divides that way and the listed GPUs
+    split into such groups; else 1 (the report notes runs whose BatchNorm batch differs)."""
+    wanted = {recipe_for(dataset).batch_size // AUTHORS_IMAGES_PER_DEVICE for dataset in datasets
+              if recipe_for(dataset).batch_size % AUTHORS_IMAGES_PER_DEVICE == 0}
+    if len(wanted) == 1 and len(wanted & {1, 2, 4, 8}) == 1:
+        per_run = wanted.pop()
+        if gpu_count and gpu_count % per_run == 0:
+            return per_run
+    return 1
 
 
 def group_gpus(gpus, per_run):
@@ -433,9 +460,11 @@ def main(argv=None):
     parser.add_argument('experiment', choices=EXPERIMENTS)
     parser.add_argument('--dataset', help='comma-separated datasets replacing the default ones')
     parser.add_argument('--gpus', default='', help="e.g. '0,1,2,3': one run per GPU at a time")
-    parser.add_argument('--gpus-per-run', type=int, default=1,
-                        help='GPUs given to each run (ImageNet): --gpus 0,1,2,3 --gpus-per-run 2 '
-                             'runs two at a time on 0,1 and 2,3')
+    parser.add_argument('--gpus-per-run', type=int,
+                        help='GPUs given to each run: --gpus 0,1,2,3 --gpus-per-run 2 runs two '
+                             'at a time on 0,1 and 2,3. Default: what makes BatchNorm see the '
+                             "authors' %d images a device (their 2 GPUs x 32 for CIFAR and SVHN) "
+                             'where --gpus allows, else 1' % AUTHORS_IMAGES_PER_DEVICE)
     parser.add_argument('--seeds', type=int, help='runs per configuration (seeds 0..N-1)')
     parser.add_argument('--scale', type=float, default=1.0,
                         help='shrink epochs and batches per epoch')
@@ -466,11 +495,14 @@ def main(argv=None):
         parser.error('--epochs must be >= 1, got %d' % args.epochs)
     try:
         check_L(args.experiment, args.L)
-        gpus = group_gpus(parse_gpus(args.gpus), args.gpus_per_run)
         datasets = ([name.strip() for name in args.dataset.split(',') if name.strip()]
                     if args.dataset else None)
         if args.dataset and not datasets:
             raise ValueError('--dataset %r names no dataset' % args.dataset)
+        listed = parse_gpus(args.gpus)
+        per_run = args.gpus_per_run if args.gpus_per_run is not None else \
+            authors_gpus_per_run(datasets or DEFAULT_DATASETS[args.experiment], len(listed))
+        gpus = group_gpus(listed, per_run)
         runs = build_runs(args.experiment, datasets, args.seeds, args.scale, args.epochs,
                           args.runs_dir, args.L, args.filter)
     except ValueError as e:
