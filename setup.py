@@ -35,5 +35,6 @@ setup(
         'cpu': ['mxnet==1.9.1'],
         'gpu': ['mxnet-cu112==1.9.1'],
         'test': ['pytest>=7'],
+        'tensorboard': ['tensorboardX==2.6.5'],
     },
 )

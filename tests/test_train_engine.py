@@ -404,3 +404,33 @@ def test_our_packs_carry_an_im2rec_list(digits):
     assert len(lines) == 360
     index, label, name = lines[5].split('\t')
     assert int(index) == 5 and float(label) in range(10) and name == 'digits_test/00000005'
+
+
+def _events(folder):
+    """(tag, step, value) of every scalar in a TensorBoard event folder, read with the protobuf
+    classes tensorboardX ships (TFRecord framing: length, its CRC, the Event, its CRC)."""
+    import glob
+    import struct
+    from tensorboardX.proto import event_pb2
+    found = []
+    for path in glob.glob(os.path.join(folder, 'events.out.tfevents.*')):
+        data = open(path, 'rb').read()
+        pos = 0
+        while pos < len(data):
+            length, = struct.unpack('<Q', data[pos:pos + 8])
+            event = event_pb2.Event.FromString(data[pos + 12:pos + 12 + length])
+            pos += 12 + length + 4
+            for value in event.summary.value:
+                found.append((value.tag, event.step, value.simple_value))
+    return found
+
+
+def test_tensorboard_gets_the_epoch_curves(digits, tmp_path):
+    board = tmp_path / 'board'
+    run(digits, tmp_path / 'run', *TINY, '--epochs', 2, '--tensorboard', board)
+    events = _events(str(board))
+    for rec in records(tmp_path / 'run'):
+        for tag, key in (('train/loss', 'train_loss'), ('test/error', 'test_error'),
+                         ('lr', 'lr'), ('speed/images_per_sec', 'images_per_sec')):
+            value, = [v for t, step, v in events if t == tag and step == rec['epoch']]
+            assert value == pytest.approx(rec[key], rel=1e-6), tag

@@ -114,6 +114,9 @@ def add_fit_args(parser):
                    help='write a checkpoint every N epochs (always after the last one)')
     o.add_argument('--log-interval', '--disp-batches', dest='log_interval', type=int,
                    help='log the running loss and error every N batches (0: never)')
+    o.add_argument('--tensorboard', metavar='DIR',
+                   help='also write TensorBoard scalars (loss, errors, lr, images/s) to DIR '
+                        '(needs tensorboardX)')
     o.add_argument('--no-progress', dest='progress', action='store_false',
                    help='no progress bar (it is also off when stderr is not a terminal)')
     return g

@@ -73,6 +73,7 @@ class TrainConfig:
     checkpoint_every: int = 1
     log_interval: int = 50
     progress: bool = True
+    tensorboard: Optional[str] = None   # a folder for TensorBoard's event files
 
     @classmethod
     def for_dataset(cls, dataset, **overrides):

@@ -119,6 +119,13 @@ class Run:
         self.part_batch = config.batch_size // self.parts
         self.name, self.kwargs, self.family, self.full_kwargs = build.model_spec(
             config, self.classes)
+        self.board = None
+        if config.tensorboard and self.is_chief:
+            from dmrnet.train.tensorboard import Board
+            try:
+                self.board = Board(config.tensorboard)
+            except ImportError as e:
+                raise UserError(str(e)) from None
         # Everything above only read; from here on the run folder is this process's.
         self.created_folder = not os.path.isdir(self.save_dir)
         self.lock = None
@@ -135,6 +142,8 @@ class Run:
     def close(self, failed):
         """Release the run folder; a folder this run created and left without a checkpoint
         (it failed before its first one) is removed rather than left looking like a run."""
+        if self.board is not None:
+            self.board.close()
         if self.lock is None:
             return
         if failed and self.created_folder and not rundir.has_checkpoint(self.save_dir):
@@ -280,6 +289,8 @@ def _fit(run):
                 best_error, best_epoch = rec['test_error'], epoch + 1
             history.append(rec)
             log_epoch(epoch, rec)
+            if run.board is not None:
+                run.board.epoch(rec)
             if run.is_chief:
                 rundir.write_log(run.save_dir, history)
                 due = (epoch + 1) % c.checkpoint_every == 0 or epoch + 1 == c.epochs
