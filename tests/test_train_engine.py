@@ -434,3 +434,15 @@ def test_tensorboard_gets_the_epoch_curves(digits, tmp_path):
                          ('lr', 'lr'), ('speed/images_per_sec', 'images_per_sec')):
             value, = [v for t, step, v in events if t == tag and step == rec['epoch']]
             assert value == pytest.approx(rec[key], rel=1e-6), tag
+
+
+def test_the_anchors_flag_names_are_aliases():
+    """MXNet's example and GluonCV name the same settings differently; both spellings work."""
+    theirs = parse(['--num-epochs', 7, '--lr-step-epochs', '3,5', '--mom', 0.8,
+                    '--disp-batches', 9, '--save-period', 2, '-j', 3, '--rgb-mean', '1,2,3',
+                    '--rgb-std', '4,5,6'])
+    ours = parse(['--epochs', 7, '--lr-steps', '3,5', '--momentum', 0.8, '--log-interval', 9,
+                  '--checkpoint-every', 2, '--num-data-threads', 3, '--mean', '1,2,3',
+                  '--std', '4,5,6'])
+    assert theirs == ours and theirs.lr_steps == (3, 5) and theirs.mean == (1.0, 2.0, 3.0)
+    assert parse(['--lr-decay-epoch', '4']).lr_steps == (4,)

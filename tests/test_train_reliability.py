@@ -141,6 +141,9 @@ def test_sigterm_stops_like_ctrl_c_and_resumes(digits, tmp_path):
     assert proc.returncode == 143
     assert err.strip().splitlines()[-1].endswith('error: terminated; resume with --resume %s'
                                                  % folder)
+    # The best model was exported when it improved: deployable files before the run ended.
+    assert (folder / 'best-symbol.json').exists() and (folder / 'best-meta.json').exists()
+    assert not (folder / 'summary.json').exists()
     done = len(records(folder))
     r = train(digits, '--resume', folder, '--epochs', done + 1, *TINY)
     assert r.returncode == 0, r.stderr[-2000:]
