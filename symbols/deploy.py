@@ -364,6 +364,29 @@ def fp32_block(sym, arg_params, aux_params, ctx=None):
     return block
 
 
+def export_bfloat16(prefix, out_prefix, epoch=0, input_shape=None):
+    """Write `out_prefix`, the exported float32 model `prefix` computing in bfloat16 where
+    oneDNN has it (MXNet's AMP conversion; parameters stay float32 and the output is float32):
+    the inference path for CPUs with native bfloat16, beside float32 and INT8. Downstream code
+    loads it like any exported model (Module, SymbolBlock). The casts AMP inserts are kept
+    (Gluon's export would drop them and write the float32 graph back)."""
+    from mxnet.contrib import amp
+    ctx = mx.cpu()
+    block = amp.convert_hybrid_block(import_model(prefix, epoch, ctx), target_dtype='bfloat16',
+                                     cast_optional_params=False, ctx=ctx)
+    block.hybridize(static_alloc=True, static_shape=True)
+    block(mx.nd.zeros(tuple(input_shape or (1, 3, 32, 32)), ctx=ctx)).wait_to_read()
+    directory = os.path.dirname(os.path.abspath(out_prefix))
+    tmp_prefix = os.path.join(directory, '.%s.partial' % os.path.basename(out_prefix))
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        block.export(tmp_prefix, epoch=epoch, remove_amp_cast=False)
+    files = ('%s-symbol.json' % out_prefix, '%s-%04d.params' % (out_prefix, epoch))
+    os.replace('%s-symbol.json' % tmp_prefix, files[0])
+    os.replace('%s-%04d.params' % (tmp_prefix, epoch), files[1])
+    return files
+
+
 def save_symbol_model(prefix, sym, arg_params, aux_params, epoch=0):
     """Write a (symbol, arg_params, aux_params) model as prefix-symbol.json + prefix-NNNN.params,
     each file atomically."""

@@ -124,3 +124,31 @@ def test_exports_say_how_to_feed_them_to_plain_module_code(tmp_path, raw_input):
     assert r.returncode == 0, r.stderr[-2000:]
     expect = net(mx.nd.array((raw - 72.9404) / 90.0212)).asnumpy()
     np.testing.assert_allclose(np.load(out), expect, rtol=1e-4, atol=1e-4 * np.abs(expect).max())
+
+
+def test_bfloat16_export_matches_float32_within_bfloat16(tmp_path):
+    """tools/export.py --bfloat16 writes PREFIX-bf16, the model computing in bfloat16 (AMP's
+    conversion of the exported symbol): plain Module code loads it, its outputs follow float32
+    within bfloat16's precision (8 bits of mantissa over 14 layers), and the classes agree."""
+    net = get_model('dmrnet14')
+    net.initialize(mx.init.Xavier())
+    ckpt = str(tmp_path / 'ckpt.params')
+    net(mx.nd.zeros((1, 3, 32, 32)))
+    net.save_parameters(ckpt)
+    prefix = str(tmp_path / 'm')
+    assert export_tool.main(['--model', 'dmrnet14', '--params', ckpt, '--prefix', prefix,
+                             '--bfloat16']) == 0
+    sym, args, auxs = mx.model.load_checkpoint(prefix + '-bf16', 0)
+    x = mx.nd.random.uniform(-2, 2, shape=(8, 3, 32, 32))
+    mod = mx.mod.Module(sym, data_names=['data'], label_names=None, context=mx.cpu())
+    mod.bind([('data', x.shape)], for_training=False)
+    mod.set_params(args, auxs)
+    mod.forward(mx.io.DataBatch([x]), is_train=False)
+    got = mod.get_outputs()[0].astype('float32').asnumpy()
+    ref = net(x).asnumpy()
+    error = np.abs(got - ref).max() / np.abs(ref).max()
+    # Lower precision than float32's rounding noise (bfloat16 rounds at 2^-8), yet close.
+    assert 1e-3 < error < 0.1, error
+    assert (got.argmax(1) == ref.argmax(1)).mean() >= 0.75
+    meta = json.loads(open(prefix + '-bf16-meta.json').read())
+    assert meta['compute'] == 'bfloat16' and meta['model'] == 'dmrnet14'

@@ -1,29 +1,34 @@
-"""The --amp code path (mx.contrib.amp: init before the model, init_trainer, recorded loss
-scaling, dynamic-scale steps, evaluation and export of the converted model) on a CPU.
+"""The --amp code paths (mx.contrib.amp: init before the model, evaluation and export of the
+converted model; for float16 also init_trainer, recorded loss scaling, dynamic-scale steps).
 
---amp targets float16 on GPUs, which this machine lacks, and MXNet has no float16 matrix
-products on CPUs. Its CPU form, bfloat16 through MKL-DNN, runs the same engine code, so the
-child process below lifts the engine's GPU-only guard and asks AMP for bfloat16. amp.init()
-rewrites MXNet's operators for the whole process, hence the child."""
+On a CPU with native bfloat16 (this machine's AVX-512 BF16) --amp trains in bfloat16, with no
+loss scaling. The GPU form, float16 with loss scaling, cannot run here (MXNet has no float16
+matrix products on CPUs): the second child runs its loss-scaling code with bfloat16 instead.
+amp.init() rewrites MXNet's operators for the whole process, hence the children."""
 import os
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from runs import initial_params, last_checkpoint, records
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 CHILD = '''
-import functools, sys
+import sys
 from mxnet.contrib import amp
-from dmrnet.train import build, cli
+from dmrnet.train import cli, precision
 from dmrnet.train.digits import parser
 
-guard = build.contexts
-build.contexts = lambda config: guard(config.replace(amp=False))
-amp.init = functools.partial(amp.init, target_dtype='bfloat16')
+init = precision.init_amp
+def recorded(dtype):
+    print('amp dtype %s' % dtype)
+    init(dtype)
+precision.init_amp = recorded
+if sys.argv.pop(1) == 'loss-scaling':  # the float16 (GPU) path's code, run with bfloat16
+    precision.needs_loss_scaling = lambda dtype: True
 scale_loss, scaled = amp.scale_loss, []
 def counted(loss, trainer):
     scaled.append(trainer._amp_loss_scaler.loss_scale)
@@ -34,14 +39,15 @@ print('scaled %d losses by %s' % (len(scaled), sorted(set(scaled))))
 '''
 
 
-def test_amp_path_trains_checkpoints_and_exports(digits, tmp_path):
+@pytest.mark.parametrize('path', ['bfloat16', 'loss-scaling'])
+def test_amp_path_trains_checkpoints_and_exports(digits, tmp_path, path):
     argv = ['--amp', '--data-dir', digits, '--save-dir', str(tmp_path), '--model',
             'resnet', '--L', '3', '--epochs', '2', '--max-batches', '4', '--batch-size', '16',
             '--max-val-batches', '2', '--lr-steps', '100', '--no-progress']
-    r = subprocess.run([sys.executable, '-c', CHILD] + argv, cwd=REPO, capture_output=True,
-                       text=True, timeout=200)
+    r = subprocess.run([sys.executable, '-c', CHILD, path] + argv, cwd=REPO,
+                       capture_output=True, text=True, timeout=200)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert 'Using AMP' in r.stderr
+    assert 'Using AMP' in r.stderr and 'amp dtype bfloat16' in r.stdout
     recs = records(tmp_path)
     assert [x['epoch'] for x in recs] == [1, 2]
     assert all(np.isfinite(x['train_loss']) and 0 <= x['test_error'] <= 100 for x in recs)
@@ -54,9 +60,12 @@ def test_amp_path_trains_checkpoints_and_exports(digits, tmp_path):
         assert v.dtype == np.float32 and np.isfinite(v).all(), k
         if k.endswith('weight'):
             assert not np.array_equal(v, start[k]), k
-    # Every step went through AMP's loss scaling (2**16 to start with); the Trainer divided
-    # it out again, or the weights would have blown up at lr 0.1.
-    assert 'scaled 8 losses by [65536.0]' in r.stdout
+    if path == 'loss-scaling':
+        # Every step went through AMP's loss scaling (2**16 to start with); the Trainer divided
+        # it out again, or the weights would have blown up at lr 0.1.
+        assert 'scaled 8 losses by [65536.0]' in r.stdout
+    else:  # bfloat16 has float32's exponent range: no loss scaling
+        assert 'scaled 0 losses by []' in r.stdout
     assert 'digits test error: ' in r.stdout
     for f in ('last-symbol.json', 'last-0002.params', 'best-symbol.json', 'summary.json'):
         assert os.path.exists(os.path.join(str(tmp_path), f)), f

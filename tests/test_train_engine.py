@@ -209,14 +209,21 @@ def test_missing_gpu(digits, tmp_path, capsys, gpus, missing):
            'train on CPU)' % (gpus, missing) in line
 
 
-def test_amp_on_cpu(digits, tmp_path, capsys):
+def test_amp_on_a_cpu_without_bfloat16(digits, tmp_path, capsys, monkeypatch):
+    """--amp on a CPU is bfloat16; a CPU that does not compute it natively gets one line."""
+    from dmrnet.train import precision
+    assert precision.check_amp([mx.cpu()], flags={'avx2', 'avx512f'}).startswith(
+        '--amp on a CPU trains in bfloat16, which this CPU does not compute natively')
+    assert precision.check_amp([mx.cpu()], flags={'avx512_bf16'}) is None
+    assert precision.check_amp([mx.gpu(0)], flags=set()) is None   # float16 on GPUs
+    monkeypatch.setattr(precision, 'cpu_flags', lambda: {'avx2'})
     code, line = run_main(digits, tmp_path, '--amp', capsys=capsys)
-    assert code == 2 and '--amp' in line and 'GPU' in line
-    # On GPUs, AMP's overflow check cannot stop a step the servers apply themselves.
+    assert code == 2 and 'bfloat16' in line and 'drop --amp' in line
+    # On GPUs (float16), AMP's overflow check cannot stop a step the servers apply themselves.
     config = parse(['--amp', '--kv-store', 'dist_async'])
     with pytest.raises(build.UserError, match='--amp cannot be combined with --kv-store '
-                                               'dist_async'):
-        build.kvstore(config, [mx.cpu()])
+                                              'dist_async'):
+        build.kvstore(config, [mx.gpu(0)])
 
 
 def test_missing_rec_names_pack_command(tmp_path, capsys):

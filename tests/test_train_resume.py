@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from runs import last_checkpoint, records
 
@@ -33,12 +34,14 @@ def env():
     return e
 
 
-def test_sigkill_mid_epoch_then_resume_is_bit_identical(digits, tmp_path):
+@pytest.mark.parametrize('precision', [[], ['--amp']], ids=['float32', 'bfloat16'])
+def test_sigkill_mid_epoch_then_resume_is_bit_identical(digits, tmp_path, precision):
     ref, cut = tmp_path / 'ref', tmp_path / 'cut'
-    subprocess.run([str(a) for a in command(digits, ref)], check=True, timeout=TIMEOUT,
-                   env=env(), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run([str(a) for a in command(digits, ref, *precision)], check=True,
+                   timeout=TIMEOUT, env=env(), cwd=REPO, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
 
-    p = subprocess.Popen([str(a) for a in command(digits, cut)], env=env(), cwd=REPO,
+    p = subprocess.Popen([str(a) for a in command(digits, cut, *precision)], env=env(), cwd=REPO,
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                          start_new_session=True)
     killed = False
@@ -58,7 +61,8 @@ def test_sigkill_mid_epoch_then_resume_is_bit_identical(digits, tmp_path):
         assert json.load(f)['epoch'] == 1
     assert not os.path.exists(os.path.join(str(cut), 'summary.json'))
 
-    subprocess.run([str(a) for a in command(digits, cut, '--resume', cut)], check=True,
+    subprocess.run([str(a) for a in command(digits, cut, '--resume', cut, *precision)],
+                   check=True,
                    timeout=TIMEOUT, env=env(), cwd=REPO, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)
     m1, p1, s1 = last_checkpoint(ref)

@@ -15,7 +15,9 @@ import logging
 import sys
 
 from dmrnet.symbols import get_model, preset  # noqa: F401  (importing dmrnet sets threads first)
-from dmrnet.symbols.deploy import export_model, export_onnx, input_shape_for
+from dmrnet.symbols.deploy import (export_bfloat16, export_model, export_onnx,
+                                   input_shape_for)
+from dmrnet.utils.files import write_json
 from dmrnet.train.build import mxnet_reason
 import mxnet as mx  # noqa: E402  (after dmrnet: threads first)
 
@@ -68,6 +70,9 @@ def main(argv=None):
     parser.add_argument('--onnx', action='store_true', help='also write prefix.onnx')
     parser.add_argument('--dataset', help='the dataset the weights were trained on: its mean '
                                           'and std go into the meta file')
+    parser.add_argument('--bfloat16', action='store_true',
+                        help='also write PREFIX-bf16: the same model computing in bfloat16 '
+                             '(CPUs with native bfloat16, e.g. AVX-512 BF16)')
     parser.add_argument('--raw-input', action='store_true',
                         help='with --dataset: put the normalisation into the graph, so the '
                              'model takes raw 0-255 RGB pixels (NCHW)')
@@ -100,6 +105,12 @@ def main(argv=None):
     sym, params = export_model(net, args.prefix, args.epoch, input_shape=shape, metadata=meta,
                                mean=mean, std=std, raw_input=args.raw_input)
     logging.info('wrote %s and %s', sym, params)
+    if args.bfloat16:
+        bf16 = args.prefix + '-bf16'
+        files = export_bfloat16(args.prefix, bf16, args.epoch, shape)
+        write_json(bf16 + '-meta.json', dict(json.load(open(args.prefix + '-meta.json')),
+                                             compute='bfloat16'))
+        logging.info('wrote %s and %s', *files)
     if args.onnx:
         logging.info('wrote %s', export_onnx(args.prefix, args.epoch, shape))
     return 0

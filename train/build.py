@@ -11,6 +11,7 @@ import mxnet as mx
 
 from dmrnet.symbols import get_model
 from dmrnet.symbols.registry import preset, resolve
+from dmrnet.train import precision
 from dmrnet.utils.devices import parse_devices
 
 
@@ -38,14 +39,18 @@ def contexts(config):
                                '' if have == 1 else 's',
                                '' if have else '; leave --gpus empty to train on CPU'))
         return [mx.gpu(g) for g in gpus]
+    cpus = [mx.cpu(i) for i in range(config.cpus)]
     if config.amp:
-        raise UserError('--amp (float16 mixed precision) needs GPUs: give --gpus or drop --amp')
-    return [mx.cpu(i) for i in range(config.cpus)]
+        reason = precision.check_amp(cpus)
+        if reason:
+            raise UserError(reason)
+    return cpus
 
 
 def kvstore(config, devices):
     """The KVStore the Trainer uses, or its name where Gluon creates it itself."""
-    if config.amp and 'async' in config.kv_store:
+    if config.amp and 'async' in config.kv_store and \
+            precision.needs_loss_scaling(precision.amp_dtype(devices)):
         # The servers would apply a step before AMP could see that its gradients overflowed.
         raise UserError('--amp cannot be combined with --kv-store %s (updates happen on the '
                         'servers, where overflowed float16 steps cannot be skipped); use '

@@ -30,7 +30,7 @@ from mxnet import gluon
 
 from dmrnet.symbols import count_params
 from dmrnet.symbols.deploy import export_model
-from dmrnet.train import build, distributed, rundir
+from dmrnet.train import build, distributed, precision, rundir
 from dmrnet.train.build import RunStopped, UserError
 from dmrnet.train.config import ConfigError
 from dmrnet.train.evaluate import evaluate
@@ -65,6 +65,8 @@ class Run:
             raise UserError(str(e)) from None
         self.config, self.data = config, data
         self.contexts = build.contexts(config)
+        self.amp_dtype = precision.amp_dtype(self.contexts) if config.amp else None
+        self.loss_scaling = bool(config.amp) and precision.needs_loss_scaling(self.amp_dtype)
         # Before the first operator (the KVStore's included), which creates MXNet's engine.
         self.engine = select_engine(self.contexts)
         self.kv = build.kvstore(config, self.contexts)
@@ -238,8 +240,7 @@ def _fit(run):
              c.batch_size, c.batch_size // (run.num_workers * len(run.contexts)),
              'device', c.kv_store + ', engine ' + run.engine)
     if c.amp:
-        from mxnet.contrib import amp
-        amp.init()
+        precision.init_amp(run.amp_dtype)
     net = build.network(c, run.classes)
     nparams = count_params(net)
     mx.random.seed(c.seed)
@@ -300,7 +301,7 @@ def _fit(run):
                                 is_best, with_states=not run.async_kv)
                     last_saved = (epoch + 1, run.save_dir)
                 if is_best:  # deployable files during the run, not only at its end
-                    export(run, net, 'best', epoch + 1)
+                    export_best(run, os.path.join(run.save_dir, rundir.BEST))
                 _draw_curves(run.save_dir)
         return FitResult(net, finish(run, net, history, nparams, best_error, best_epoch))
     except OSError as e:
@@ -323,7 +324,7 @@ def _trainer(run, net, start_epoch):
         if schedule is not None:
             opt_params['lr_scheduler'] = schedule
     trainer = make_trainer(net, c.optimizer, opt_params, run.kv, run.async_kv)
-    if c.amp:
+    if run.loss_scaling:
         from mxnet.contrib import amp
         amp.init_trainer(trainer)
     if run.resume_meta and run.resume_meta.get('states'):
@@ -382,7 +383,8 @@ def train_epoch(run, net, trainer, loss_fn, sync, epoch, last_saved):
     for i, parts in enumerate(run.batches(iters)):
         if i >= steps:
             break
-        losses, outs = train_step(net, trainer, loss_fn, parts, c.batch_size, amp=c.amp)
+        losses, outs = train_step(net, trainer, loss_fn, parts, c.batch_size,
+                                  loss_scaling=run.loss_scaling)
         batch_loss = sum(float(loss.sum().asscalar()) for loss in losses)
         batch_wrong = sum(int((o.argmax(axis=1).astype('int64') !=
                                y.astype('int64')).sum().asscalar()) for o, (_, y) in
@@ -432,17 +434,13 @@ def finish(run, net, history, nparams, best_error, best_epoch):
     """Export best and last models and write summary.json (rank 0); returns the summary."""
     if not run.is_chief:
         return None
-    c = run.config
     last_epoch = history[-1]['epoch'] if history else (run.resume_meta or {}).get('epoch', 0)
     export(run, net, 'last', last_epoch)
     best_pointer = os.path.join(run.save_dir, rundir.BEST)
     if not os.path.exists(best_pointer) and run.resume_dir:
         best_pointer = os.path.join(run.resume_dir, rundir.BEST)
     if os.path.exists(best_pointer):  # again: a run resumed into a new folder has none yet
-        m, folder = rundir.locate(best_pointer)
-        best = build.network(c, run.classes)
-        best.load_parameters(os.path.join(folder, m['params']), ctx=run.contexts[0])
-        export(run, best, 'best', m['epoch'])
+        export_best(run, best_pointer)
     final = history[-1] if history else {}
     summary = dict(run.identity(), args=run.recorded_config(), params=nparams,
                    epochs=last_epoch, final_test_error=final.get('test_error'),
@@ -464,6 +462,17 @@ def kept(epoch, save_dir):
         return 'no checkpoint had been written to %s yet, so there is nothing to resume' % save_dir
     return ('the last good checkpoint (epoch %d) is intact in %s: continue with --resume %s'
             % (epoch, save_dir, save_dir))
+
+
+def export_best(run, pointer):
+    """Export the checkpoint `pointer` names as RUN/best, from a network of its own: exporting
+    traces a graph for inference, which must not replace the training network's (its classifier
+    pools differently for training, and a run must compute the same whether or not it exported
+    on the way)."""
+    meta, folder = rundir.locate(pointer)
+    best = build.network(run.config, run.classes)
+    best.load_parameters(os.path.join(folder, meta['params']), ctx=run.contexts[0])
+    export(run, best, 'best', meta['epoch'])
 
 
 def export(run, net, name, epoch):

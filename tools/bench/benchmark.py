@@ -135,7 +135,8 @@ def parse_args(argv=None, prog=None):
     p.add_argument('--model-kwargs', default='', help='JSON keyword arguments for get_model')
     p.add_argument('--batch-size', type=int, default=64)
     p.add_argument('--gpus', default='', help='a GPU index (the first is used); empty: CPU')
-    p.add_argument('--amp', action='store_true', help='float16 mixed precision (GPUs)')
+    p.add_argument('--amp', action='store_true',
+                   help='mixed precision as --amp trains: float16 on GPUs, bfloat16 on CPUs')
     p.add_argument('--form', default='auto', choices=['auto', 'branch', 'fused'],
                    help='auto: measure both merge-and-run forms and report the faster')
     p.add_argument('--warmup', type=int, default=2)
@@ -160,7 +161,11 @@ def parse_args(argv=None, prog=None):
                    help='run every job in this process (quick checks; memory figures accumulate)')
     args = p.parse_args(argv)
     if args.amp and not args.gpus:
-        p.error('--amp (float16) needs --gpus')
+        import mxnet as mx
+        from dmrnet.train import precision
+        reason = precision.check_amp([mx.cpu()])
+        if reason:
+            p.error(reason)
     try:
         parse_devices(args.gpus)
     except ValueError as e:

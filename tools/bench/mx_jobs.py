@@ -64,21 +64,23 @@ def training_step(spec):
     """(step, shape, info): one training iteration of the job's network as a training run
     takes it (its engine, dmrnet.train.step's Trainer and step; NAG, momentum 0.9, wd 1e-4),
     on a synthetic batch."""
+    from dmrnet.train import precision
     from dmrnet.train.step import synthetic_step
     from dmrnet.utils.runtime import select_engine
     ctx = context(spec)
     # The engine a training run uses on this device, chosen before the first operator creates it.
     engine = select_engine([ctx])
     amp = bool(spec.get('amp'))
-    if amp:
-        from mxnet.contrib import amp as mxamp
-        mxamp.init()
+    dtype = precision.amp_dtype([ctx]) if amp else None
+    if amp:  # float16 on a GPU, bfloat16 on a CPU: as `--amp` trains (dmrnet.train.precision)
+        precision.init_amp(dtype)
     net, shape = build(spec, ctx)
     net.hybridize(static_alloc=True, static_shape=True)
     opt_params = {'learning_rate': 0.01, 'momentum': 0.9, 'wd': 1e-4}
     if amp:
         opt_params['multi_precision'] = True
-    step = synthetic_step(net, ctx, shape, optimizer='nag', opt_params=opt_params, amp=amp)
+    step = synthetic_step(net, ctx, shape, optimizer='nag', opt_params=opt_params,
+                          loss_scaling=amp and precision.needs_loss_scaling(dtype))
     return step, shape, dict(net=net, ctx=ctx, engine=engine, trainer='train.step')
 
 
