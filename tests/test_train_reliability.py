@@ -135,15 +135,15 @@ def test_a_second_training_on_a_held_folder_is_refused(digits, tmp_path):
 def test_sigterm_stops_like_ctrl_c_and_resumes(digits, tmp_path):
     folder = tmp_path / 'term'
     proc = _start(digits, folder)
-    _wait_for(str(folder / 'last.json'), proc)
+    # Epoch 1 is the best so far: exported when it improved, after its checkpoint.
+    _wait_for(str(folder / 'best-meta.json'), proc)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 143
     assert err.strip().splitlines()[-1].endswith('error: terminated; resume with --resume %s'
                                                  % folder)
     # The best model was exported when it improved: deployable files before the run ended.
-    assert (folder / 'best-symbol.json').exists() and (folder / 'best-meta.json').exists()
-    assert not (folder / 'summary.json').exists()
+    assert (folder / 'best-symbol.json').exists() and not (folder / 'summary.json').exists()
     done = len(records(folder))
     r = train(digits, '--resume', folder, '--epochs', done + 1, *TINY)
     assert r.returncode == 0, r.stderr[-2000:]

@@ -123,7 +123,7 @@ class Run:
             config, self.classes)
         self.board = None
         if config.tensorboard and self.is_chief:
-            from dmrnet.train.tensorboard import Board
+            from dmrnet.train.board import Board
             try:
                 self.board = Board(config.tensorboard)
             except ImportError as e:
