@@ -146,10 +146,12 @@ class Run:
         (it failed before its first one) is removed rather than left looking like a run."""
         if self.board is not None:
             self.board.close()
+        # The run's handlers go with it: a process (a notebook, a test) that goes on must not
+        # keep writing into this run's train.log, or into a stream that has closed since.
+        build.close_logging()
         if self.lock is None:
             return
         if failed and self.created_folder and not rundir.has_checkpoint(self.save_dir):
-            build.close_logging()
             shutil.rmtree(self.save_dir, ignore_errors=True)
         self.lock.release()
         self.lock = None
