@@ -1,4 +1,5 @@
 """Small stand-ins for the official dataset files, in exactly their formats, for tests."""
+import gzip
 import hashlib
 import os
 import pickle
@@ -121,6 +122,45 @@ def make_imagenet(root, wnids=('n01440764', 'n01443537', 'n01484850'), per_class
         with open(os.path.join(root, 'val.txt'), 'w') as f:
             f.writelines(lines)
     return truth
+
+
+# Fashion-MNIST: the four idx files as Zalando ships them
+
+FASHION_FILES = {'train': ('train-images-idx3-ubyte', 'train-labels-idx1-ubyte'),
+         'test': ('t10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte')}
+def write_idx(path, magic, dims, payload, gz=True):
+    """An idx file as officially shipped: big-endian uint32 magic and dimensions, then the
+    bytes; gzip-compressed unless `gz` is false. Returns the md5 of the decompressed bytes."""
+    blob = np.array([magic] + list(dims), '>u4').tobytes() + bytes(payload)
+    with (gzip.open if gz else open)(path, 'wb') as f:
+        f.write(blob)
+    return hashlib.md5(blob).hexdigest()
+
+
+def write_split(folder, split, x, y, magic=None):
+    """Both files of a split; returns its SPLITS entry (names, md5s, count)."""
+    from dmrnet.data import fashion
+    magic = magic or (fashion.IMAGES_MAGIC, fashion.LABELS_MAGIC)
+    images, labels = FASHION_FILES[split]
+    return dict(images=(images, write_idx(os.path.join(folder, images + '.gz'), magic[0],
+                                          x.shape, x.tobytes())),
+                labels=(labels, write_idx(os.path.join(folder, labels + '.gz'), magic[1],
+                                          y.shape, y.tobytes())),
+                count=len(x))
+
+
+def make_fashion(folder, n_train=60, n_test=20, seed=0):
+    """The four files with random 28x28 images (every class equally often); returns
+    (SPLITS table for them, {'train': (x, y), 'test': (x, y)})."""
+    os.makedirs(folder, exist_ok=True)
+    rng = np.random.RandomState(seed)
+    splits, truth = {}, {}
+    for split, n in (('train', n_train), ('test', n_test)):
+        x = rng.randint(0, 256, size=(n, 28, 28)).astype(np.uint8)
+        y = rng.permutation(np.arange(n) % 10).astype(np.uint8)
+        splits[split] = write_split(folder, split, x, y)
+        truth[split] = (x, y.astype(np.int64))
+    return splits, truth
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,7 +1,6 @@
 """data/fashion.py: the official idx format, lossless grey PNGs, the validation split, re-runs,
 bad input (one line, exit status 2, nothing written), the real files, and the iterators."""
 import gzip
-import hashlib
 import json
 import os
 import shutil
@@ -14,52 +13,17 @@ from dmrnet.data import common, fashion
 
 import datagen
 
-FILES = {'train': ('train-images-idx3-ubyte', 'train-labels-idx1-ubyte'),
-         'test': ('t10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte')}
 SMALL = ['--val-per-class', '2']
 
 
 pytestmark = pytest.mark.usefixtures('no_network')
 
 
-def write_idx(path, magic, dims, payload, gz=True):
-    """An idx file as officially shipped: big-endian uint32 magic and dimensions, then the
-    bytes; gzip-compressed unless `gz` is false. Returns the md5 of the decompressed bytes."""
-    blob = np.array([magic] + list(dims), '>u4').tobytes() + bytes(payload)
-    with (gzip.open if gz else open)(path, 'wb') as f:
-        f.write(blob)
-    return hashlib.md5(blob).hexdigest()
-
-
-def write_split(folder, split, x, y, magic=(fashion.IMAGES_MAGIC, fashion.LABELS_MAGIC)):
-    """Both files of a split; returns its SPLITS entry (names, md5s, count)."""
-    images, labels = FILES[split]
-    return dict(images=(images, write_idx(os.path.join(folder, images + '.gz'), magic[0],
-                                          x.shape, x.tobytes())),
-                labels=(labels, write_idx(os.path.join(folder, labels + '.gz'), magic[1],
-                                          y.shape, y.tobytes())),
-                count=len(x))
-
-
-def make_fashion(folder, n_train=60, n_test=20, seed=0):
-    """The four files with random 28x28 images (every class equally often); returns
-    (SPLITS table for them, {'train': (x, y), 'test': (x, y)})."""
-    os.makedirs(folder, exist_ok=True)
-    rng = np.random.RandomState(seed)
-    splits, truth = {}, {}
-    for split, n in (('train', n_train), ('test', n_test)):
-        x = rng.randint(0, 256, size=(n, 28, 28)).astype(np.uint8)
-        y = rng.permutation(np.arange(n) % 10).astype(np.uint8)
-        splits[split] = write_split(folder, split, x, y)
-        truth[split] = (x, y.astype(np.int64))
-    return splits, truth
-
-
 @pytest.fixture
 def src(tmp_path, monkeypatch):
     """60 train + 20 test images in the official format; fashion.SPLITS expects them."""
     folder = str(tmp_path / 'src')
-    splits, truth = make_fashion(folder)
+    splits, truth = datagen.make_fashion(folder)
     monkeypatch.setattr(fashion, 'SPLITS', splits)
     return folder, truth, str(tmp_path / 'out')
 
@@ -170,8 +134,8 @@ def _rewrite(folder, split, x=None, y=None, magic=None, dims=None):
     which = 0 if x is not None else 1
     arr = x if x is not None else y
     default = (fashion.IMAGES_MAGIC, fashion.LABELS_MAGIC)[which]
-    write_idx(os.path.join(folder, FILES[split][which] + '.gz'), magic or default,
-              dims or arr.shape, arr.tobytes())
+    datagen.write_idx(os.path.join(folder, datagen.FASHION_FILES[split][which] + '.gz'),
+                      magic or default, dims or arr.shape, arr.tobytes())
 
 
 def missing(folder, truth):
