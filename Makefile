@@ -34,7 +34,7 @@ TRAIN_FLAGS = --gpus '$(GPUS)' $(if $(MODEL),--model $(MODEL)) $(if $(EPOCHS),--
         data-digits data-cifar10 data-cifar100 data-svhn data-imagenet bench-data \
         cifar10 cifar100 svhn imagenet \
         table2 table3 table5 figure6 imagenet-compare digits-compare report paths flow \
-        data-fashion fashion fashion-recipe fashion-compare
+        data-fashion fashion fashion-recipe fashion-compare fashion-publish
 
 venv: $(STAMP)
 
@@ -149,6 +149,11 @@ fashion-recipe: data-fashion
 fashion-compare: data-fashion
 	$(PY) -m dmrnet.tools.experiments fashion-compare $(EXP) -- --no-progress
 	$(PY) -m dmrnet.tools.experiments.report fashion --runs-dir $(RUNS)
+
+# The finished comparison into the repository: results, report, curves, seed 0's final models.
+fashion-publish: venv
+	$(PY) -m dmrnet.tools.experiments.publish fashion-compare --runs-dir $(RUNS) \
+	    --out results/fashion --command 'make fashion-compare RUNS=$(RUNS)'
 
 report: venv
 	$(PY) -m dmrnet.tools.experiments.report all --runs-dir $(RUNS)

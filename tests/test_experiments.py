@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import mxnet as mx
+import numpy as np
 import pytest
 
 from dmrnet import paper
@@ -233,7 +235,7 @@ def test_fashion_compare_end_to_end_smoke(tmp_path, monkeypatch):
     rc = subprocess.call([sys.executable, '-m', 'dmrnet.tools.experiments', 'fashion-compare',
                           '--runs-dir', str(runs), '--data-root', str(data), '--seeds', '1',
                           '--epochs', '1', '--scale', '0.01',
-                          '--train-args', '--max-val-batches 1 --batch-size 16'], cwd=REPO)
+                          '--train-args', '--max-val-batches 1 --batch-size 20'], cwd=REPO)
     assert rc == 0
     recs = [json.loads(line) for line in
             (runs / 'fashion-compare' / 'results.jsonl').read_text().splitlines()]
@@ -244,3 +246,25 @@ def test_fashion_compare_end_to_end_smoke(tmp_path, monkeypatch):
                                    str(tmp_path / 'report')], cwd=REPO).decode()
     assert '| Fashion-MNIST | 12 |' in out and '| 369690 ± 0 (1) |' in out
     assert (tmp_path / 'report' / 'figure7_fashion.png').exists()
+
+    # Published into a results folder: seed 0's final models are kept weights that
+    # train/evaluate.py scores at the recorded test error and get_model(pretrained=) loads.
+    from dmrnet.symbols import get_model, registry
+    from dmrnet.symbols.deploy import import_model
+    from dmrnet.tools.experiments import publish
+    from dmrnet.train import evaluate
+    results = tmp_path / 'results' / 'fashion'
+    publish.main(['fashion-compare', '--runs-dir', str(runs), '--out', str(results)])
+    for name in ('results.jsonl', 'report.md', 'COMMAND.md', 'figure7_fashion.png'):
+        assert (results / name).exists(), name
+    monkeypatch.setattr(registry, 'WEIGHTS_ROOT', str(tmp_path / 'results'))
+    x = mx.nd.random.uniform(-1, 1, shape=(2, 3, 28, 28))
+    for rec in recs:
+        prefix = str(results / 'weights' / rec['model'])
+        scored = evaluate.main(['--prefix', prefix, '--dataset', 'fashion', '--data-dir',
+                                str(data / 'fashion'), '--json', '--batch-size', '20'])
+        assert scored['images'] == 20 and scored['epoch'] == 0
+        assert scored['top1_error'] == pytest.approx(rec['test_error'], abs=1e-6)
+        net = get_model(rec['model'], pretrained='fashion')
+        np.testing.assert_allclose(net(x).asnumpy(), import_model(prefix)(x).asnumpy(),
+                                   rtol=1e-5, atol=1e-6)

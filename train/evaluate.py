@@ -21,6 +21,7 @@ import mxnet as mx  # noqa: E402
 from mxnet import gluon  # noqa: E402
 
 from dmrnet.data import DataError, dataset_names, default_data_dir  # noqa: E402
+from dmrnet.train.build import mxnet_reason  # noqa: E402
 from dmrnet.utils.devices import parse_devices  # noqa: E402
 
 
@@ -95,7 +96,8 @@ def main(argv=None):
         r = score(args.prefix, args.dataset, args.data_dir or default_data_dir(args.dataset),
                   args.batch_size, args.epoch, ctx, args.num_data_threads)
     except (OSError, ValueError, KeyError, mx.base.MXNetError, DataError) as e:
-        print('%s: error: %s' % (p.prog, str(e).split('\n')[0]), file=sys.stderr)
+        reason = mxnet_reason(e) if isinstance(e, mx.base.MXNetError) else str(e).split('\n')[0]
+        print('%s: error: %s' % (p.prog, reason), file=sys.stderr)
         sys.exit(2)
     if args.json:
         print(json.dumps(r, sort_keys=True))
