@@ -89,11 +89,11 @@ class GlobalAvgPool(nn.HybridBlock):
     A graph traced for training (under autograd.record) computes it as a mean over the spatial
     axes, because of how MXNet 1.9.1's oneDNN path trains the Pooling operator: its backward
     runs oneDNN's reference pooling kernel and hands the gradient over in a layout (acdB16b)
-    for which the last BatchNorms' backward also falls back to the reference kernel (45 ms of a
-    700 ms DMRNet-56 step, docs/PERFORMANCE.md). A graph traced for inference or export uses the
-    Pooling operator, which deployment tools know (oneDNN's fused and INT8 graphs; ONNX's
-    GlobalAveragePool, where MXNet 1.9.1 would write the mean as a ReduceMean that onnx 1.14's
-    checker rejects). A graph traced for training and exported later is rewritten by
+    for which the last BatchNorms' backward also falls back to the reference kernel (oneDNN's
+    verbose log shows it; the cost is in docs/PERFORMANCE.md). A graph traced for inference or
+    export uses the Pooling operator, which deployment tools know (oneDNN's fused and INT8
+    graphs; ONNX's GlobalAveragePool, where MXNet 1.9.1 would write the mean as a ReduceMean
+    that onnx 1.14's checker rejects). A graph traced for training and exported later is rewritten by
     `deploy.pooling_for_deployment`. Both forms compute the same function."""
 
     def hybrid_forward(self, F, x):
