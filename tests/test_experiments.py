@@ -110,6 +110,32 @@ def test_gpu_slots_and_dry_run(tmp_path, capsys):
     assert '--gpus 0,1' in out and '--gpus 2,3' in out and '--gpus 0 ' not in out
 
 
+def test_cpu_jobs_run_together_and_share_the_cores(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv('OMP_NUM_THREADS', raising=False)
+    monkeypatch.setattr(ex, 'usable_cores', lambda: 4)
+    monkeypatch.setenv('FAKE_TRAIN_SLEEP', '1.5')
+    assert ex.main(['digits-compare', '--runs-dir', str(tmp_path), '--train-script', FAKE,
+                    '--seeds', '1', '--epochs', '1', '--jobs', '2']) == 0
+    spans = sorted((json.loads(p.read_text()) for p in
+                    (tmp_path / 'digits-compare').glob('*/span.json')), key=lambda s: s['start'])
+    assert len(spans) == 3 and {s['omp'] for s in spans} == {'2'}   # 4 cores / 2 runs
+    first, second, third = spans
+    assert second['start'] < first['end']        # the first two ran at the same time
+    assert third['start'] >= min(first['end'], second['end']) - 0.05   # never three at once
+    assert 'OMP_NUM_THREADS=2 ' in (tmp_path / 'digits-compare' / 'digits-dmrnet14-s0' /
+                                    'train.out').read_text()
+    # the user's OMP_NUM_THREADS is each run's
+    monkeypatch.setenv('OMP_NUM_THREADS', '3')
+    assert ex.cpu_threads(2) == 3
+    monkeypatch.delenv('OMP_NUM_THREADS')
+    assert ex.cpu_threads(8) == 1 and ex.cpu_threads(1) == 4
+    for bad, message in ((['--jobs', '0'], '--jobs must be >= 1'),
+                         (['--jobs', '2', '--gpus', '0,1'], '--jobs is for CPU runs')):
+        with pytest.raises(SystemExit):
+            ex.main(['digits-compare', '--runs-dir', str(tmp_path), '--dry-run'] + bad)
+        assert message in capsys.readouterr().err
+
+
 def test_unfinished_run_with_checkpoint_is_resumed(tmp_path):
     run = ex.build_runs('digits-compare', seeds=1, runs_dir=str(tmp_path))[0]
     assert '--resume' not in ex.command(run)

@@ -133,3 +133,31 @@ def test_runs_with_another_batchnorm_batch_are_noted(tmp_path):
     assert report.batchnorm_note(recs) == note and report.batchnorm_note(recs[:1]) == ''
     table, = report.build(['table2'], recs, reference.paper_numbers(), str(tmp_path))
     assert note in table.markdown()
+
+
+def test_recipe_choice_lowest_mean_over_families(tmp_path, capsys):
+    """tools/experiments/recipe.py: the candidate with the lowest mean final validation error
+    over the families wins, even where one family alone prefers the other; a candidate that has
+    not finished every family cannot be chosen yet."""
+    from dmrnet.tools.experiments import recipe
+    finals = {'1e-4': {'resnet': 7.0, 'dilnet': 6.8, 'dmrnet': 6.9},
+              '5e-4': {'resnet': 6.5, 'dilnet': 6.9, 'dmrnet': 7.0}}   # means 6.90 / 6.80
+    for wd, errors in finals.items():
+        folder = tmp_path / ('wd' + wd) / 'fashion-compare'
+        folder.mkdir(parents=True)
+        folder.joinpath('results.jsonl').write_text(''.join(
+            json.dumps(dict(dataset='fashion_val', family=f, model=f + '14', epochs=8,
+                            test_error=e, best_test_error=e - 0.1)) + '\n'
+            for f, e in errors.items()))
+    assert recipe.main(['fashion_val', str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert 'Chosen: wd 5e-4' in out and '**6.80**' in out
+    assert '| resnet (resnet14) | 7.00 (6.90) | 6.50 (6.40) |' in out
+    assert (tmp_path / 'recipe.md').read_text() == out
+    # take dmrnet away from 1e-4: nothing can be chosen
+    path = tmp_path / 'wd1e-4' / 'fashion-compare' / 'results.jsonl'
+    path.write_text(''.join(line + '\n' for line in path.read_text().splitlines()
+                            if '"dmrnet"' not in line))
+    with pytest.raises(SystemExit):
+        recipe.main(['fashion_val', str(tmp_path)])
+    assert 'cannot choose yet: wd1e-4 lacks dmrnet' in capsys.readouterr().err

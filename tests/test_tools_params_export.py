@@ -12,6 +12,7 @@ from dmrnet.symbols import get_model
 from dmrnet.symbols.deploy import import_model
 from dmrnet.tools import export as export_tool
 from dmrnet.tools.analysis import params as params_tool
+from dmrnet.train import precision
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -126,6 +127,9 @@ def test_exports_say_how_to_feed_them_to_plain_module_code(tmp_path, raw_input):
     np.testing.assert_allclose(np.load(out), expect, rtol=1e-4, atol=1e-4 * np.abs(expect).max())
 
 
+@pytest.mark.skipif(not precision.has_bfloat16(), reason='this CPU has no native bfloat16 '
+                    '(avx512_bf16/amx_bf16), so oneDNN has no bfloat16 kernels: '
+                    'test_bfloat16_export_refused_without_native_bfloat16 runs instead')
 def test_bfloat16_export_matches_float32_within_bfloat16(tmp_path):
     """tools/export.py --bfloat16 writes PREFIX-bf16, the model computing in bfloat16 (AMP's
     conversion of the exported symbol): plain Module code loads it, its outputs follow float32
@@ -152,3 +156,18 @@ def test_bfloat16_export_matches_float32_within_bfloat16(tmp_path):
     assert (got.argmax(1) == ref.argmax(1)).mean() >= 0.75
     meta = json.loads(open(prefix + '-bf16-meta.json').read())
     assert meta['compute'] == 'bfloat16' and meta['model'] == 'dmrnet14'
+
+
+@pytest.mark.skipif(precision.has_bfloat16(), reason='this CPU computes bfloat16: '
+                    'test_bfloat16_export_matches_float32_within_bfloat16 runs instead')
+def test_bfloat16_export_refused_without_native_bfloat16(tmp_path, capsys):
+    """Where oneDNN has no bfloat16 kernels, --bfloat16 stops before writing anything, with one
+    line that says why (not MXNet's 'could not create a primitive descriptor iterator')."""
+    prefix = str(tmp_path / 'm')
+    with pytest.raises(SystemExit) as stop:
+        export_tool.main(['--model', 'dmrnet', '--arg', 'L=6', '--random-weights', '--prefix',
+                          prefix, '--bfloat16'])
+    assert stop.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]   # after argparse's usage lines
+    assert 'error: --bfloat16: this CPU does not compute bfloat16 natively' in last
+    assert os.listdir(str(tmp_path)) == []

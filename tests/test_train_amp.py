@@ -1,9 +1,11 @@
 """The --amp code paths (mx.contrib.amp: init before the model, evaluation and export of the
 converted model; for float16 also init_trainer, recorded loss scaling, dynamic-scale steps).
 
-On a CPU with native bfloat16 (this machine's AVX-512 BF16) --amp trains in bfloat16, with no
-loss scaling. The GPU form, float16 with loss scaling, cannot run here (MXNet has no float16
-matrix products on CPUs): the second child runs its loss-scaling code with bfloat16 instead.
+On a CPU with native bfloat16 (AVX-512 BF16 or AMX) --amp trains in bfloat16, with no loss
+scaling. The GPU form, float16 with loss scaling, cannot run on a CPU (MXNet has no float16
+matrix products there): the second child runs its loss-scaling code with bfloat16 instead. On a
+CPU without native bfloat16 (oneDNN has no bfloat16 kernels for it) neither can run, and what is
+tested there is that --amp stops at once with one line that says why.
 amp.init() rewrites MXNet's operators for the whole process, hence the children."""
 import os
 import subprocess
@@ -12,6 +14,7 @@ import sys
 import numpy as np
 import pytest
 
+from dmrnet.train import precision
 from runs import initial_params, last_checkpoint, records
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -39,6 +42,11 @@ print('scaled %d losses by %s' % (len(scaled), sorted(set(scaled))))
 '''
 
 
+NO_BF16 = precision.no_bfloat16_reason()
+
+
+@pytest.mark.skipif(NO_BF16 is not None, reason='%s: test_amp_refused_without_native_bfloat16 '
+                    'runs instead' % NO_BF16)
 @pytest.mark.parametrize('path', ['bfloat16', 'loss-scaling'])
 def test_amp_path_trains_checkpoints_and_exports(digits, tmp_path, path):
     argv = ['--amp', '--data-dir', digits, '--save-dir', str(tmp_path), '--model',
@@ -69,3 +77,15 @@ def test_amp_path_trains_checkpoints_and_exports(digits, tmp_path, path):
     assert 'digits test error: ' in r.stdout
     for f in ('last-symbol.json', 'last-0002.params', 'best-symbol.json', 'summary.json'):
         assert os.path.exists(os.path.join(str(tmp_path), f)), f
+
+
+@pytest.mark.skipif(NO_BF16 is None, reason='this CPU computes bfloat16: '
+                    'test_amp_path_trains_checkpoints_and_exports runs instead')
+def test_amp_refused_without_native_bfloat16(digits, tmp_path):
+    r = subprocess.run([sys.executable, 'train/digits.py', '--amp', '--data-dir', digits,
+                        '--save-dir', str(tmp_path / 'run'), '--epochs', '1'], cwd=REPO,
+                       capture_output=True, text=True, timeout=200)
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert r.stderr.strip().splitlines()[-1].endswith(
+        'drop --amp, or train on GPUs (float16)'), r.stderr
+    assert 'Traceback' not in r.stderr and not os.path.exists(str(tmp_path / 'run' / 'log.jsonl'))

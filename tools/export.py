@@ -19,6 +19,7 @@ from dmrnet.symbols.deploy import (export_bfloat16, export_model, export_onnx,
                                    input_shape_for)
 from dmrnet.utils.files import write_json
 from dmrnet.train.build import mxnet_reason
+from dmrnet.train.precision import no_bfloat16_reason
 import mxnet as mx  # noqa: E402  (after dmrnet: threads first)
 
 
@@ -80,6 +81,9 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format='%(message)s')
     if args.raw_input and not args.dataset:
         parser.error('--raw-input needs --dataset (whose mean and std the graph then applies)')
+    if args.bfloat16 and no_bfloat16_reason():
+        parser.error('--bfloat16: %s; export without it (float32 runs everywhere)'
+                     % no_bfloat16_reason())
     try:
         kwargs = parse_kwargs(args.arg)
         mean = std = None

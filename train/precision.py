@@ -23,16 +23,28 @@ def amp_dtype(contexts):
     return 'float16' if any(c.device_type == 'gpu' for c in contexts) else 'bfloat16'
 
 
+def has_bfloat16(flags=None):
+    """Whether this CPU computes bfloat16 natively: oneDNN (MXNet 1.9.1's 2.4) has no bfloat16
+    convolution without it ('could not create a primitive descriptor iterator')."""
+    flags = cpu_flags() if flags is None else flags
+    return bool(set(BF16_FLAGS) & flags)
+
+
+def no_bfloat16_reason(flags=None):
+    """None on a CPU with native bfloat16, else why not, for a one-line error."""
+    if has_bfloat16(flags):
+        return None
+    return ('this CPU does not compute bfloat16 natively (its flags have none of %s; a '
+            'virtual machine may hide them)' % ', '.join(BF16_FLAGS))
+
+
 def check_amp(contexts, flags=None):
     """None when --amp can run on `contexts`, else the one-line reason."""
-    if amp_dtype(contexts) == 'float16':
+    if amp_dtype(contexts) == 'float16' or has_bfloat16(flags):
         return None
-    flags = cpu_flags() if flags is None else flags
-    if not set(BF16_FLAGS) & flags:
-        return ('--amp on a CPU trains in bfloat16, which this CPU does not compute natively '
-                '(its flags have none of %s): drop --amp, or train on GPUs (float16)'
-                % ', '.join(BF16_FLAGS))
-    return None
+    return ('--amp on a CPU trains in bfloat16, which this CPU does not compute natively '
+            '(its flags have none of %s): drop --amp, or train on GPUs (float16)'
+            % ', '.join(BF16_FLAGS))
 
 
 def needs_loss_scaling(dtype):

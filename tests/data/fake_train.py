@@ -1,7 +1,8 @@
 """A stand-in for train/<dataset>.py following docs/CONTRACTS.md: it parses the contract's
 options (and --resume, --max-val-batches, --no-progress of the real engine), writes DIR/log.jsonl (one line per epoch) and DIR/summary.json, and records its argv.
 FAKE_TRAIN_FAIL=<substring of the save dir> makes matching runs exit with code 3;
-FAKE_TRAIN_SLEEP=<seconds> writes DIR/pid and sleeps before writing anything else."""
+FAKE_TRAIN_SLEEP=<seconds> writes DIR/pid and sleeps before writing anything else. DIR/span.json
+records when it ran and the OpenMP threads it was given."""
 import argparse
 import json
 import os
@@ -27,6 +28,7 @@ a = p.parse_args()
 if os.environ.get('FAKE_TRAIN_FAIL') and os.environ['FAKE_TRAIN_FAIL'] in a.save_dir:
     sys.exit(3)
 os.makedirs(a.save_dir, exist_ok=True)
+started = time.time()
 if os.environ.get('FAKE_TRAIN_SLEEP'):   # a long run, for the interruption test
     with open(os.path.join(a.save_dir, 'pid'), 'w') as f:
         f.write(str(os.getpid()))
@@ -42,3 +44,5 @@ with open(os.path.join(a.save_dir, 'summary.json'), 'w') as f:
     json.dump(dict(model=a.model, args=vars(a), params=1000 + a.seed, epochs=a.epochs,
                    final_test_error=err + 1.0 / a.epochs, best_test_error=err,
                    final_train_loss=1.0 / a.epochs), f)
+with open(os.path.join(a.save_dir, 'span.json'), 'w') as f:
+    json.dump(dict(start=started, end=time.time(), omp=os.environ.get('OMP_NUM_THREADS')), f)

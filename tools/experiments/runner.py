@@ -4,6 +4,7 @@
                                 [--seeds N] [--scale S] [--runs-dir runs]
                                 [--data-dir DIR | --data-root ROOT] [--dry-run] [--gpus-per-run N]
                                 [--filter GLOB] [--train-script PATH] [--epochs E] [--L N]
+                                [--jobs N]
                                 [--train-args '...'] [-- TRAIN-SCRIPT OPTIONS...]
     (the same: python tools/experiments/runner.py EXPERIMENT ...)
 
@@ -27,8 +28,12 @@ train-script default can change the network). A run whose `summary.json` exists 
 skipped, so an interrupted experiment resumes by running the same command again: a run folder
 that holds a checkpoint (last.json) but no summary.json is continued with `--resume RUN` rather
 than started over. Runs are scheduled one per GPU slot (`--gpus 0,1,2,3`: four at a time, each
-with one GPU; with `--gpus-per-run 2`: two at a time on 0,1 and 2,3), or one at a time on the
-CPU. Each run's stdout/stderr go to RUN/train.out; its description to RUN/run.json.
+with one GPU; with `--gpus-per-run 2`: two at a time on 0,1 and 2,3), or on the CPU one at a
+time, or `--jobs N` at a time with the cores split between them (OMP_NUM_THREADS = cores / N
+in each run, unless OMP_NUM_THREADS is set: then each run takes that many). Small networks use
+two cores poorly, so two one-thread runs train more images per second than one two-thread run
+(docs/EXPERIMENTS.md). Each run's stdout/stderr go to RUN/train.out; its description to
+RUN/run.json.
 Options after a lone `--` (or in --train-args) go to every train script unchanged.
 
 `--scale S` (0 < S <= 1) shrinks the recipe: epochs -> max(1, round(E*S)) and, if S < 1,
@@ -66,6 +71,7 @@ from dmrnet.train import rundir
 from dmrnet.train.recipes import recipe_for
 from dmrnet.utils.devices import parse_devices
 from dmrnet.utils.files import write_json, write_jsonl
+from dmrnet.utils.runtime import usable_cores
 
 log = logging.getLogger('dmrnet.experiments')
 
@@ -263,17 +269,31 @@ def stop_children(timeout=30):
             process.kill()
 
 
-def launch(run, slot, **command_options):
-    """Run one training subprocess to the end; returns its exit code."""
+def cpu_threads(jobs, environ=os.environ):
+    """OpenMP threads for each of `jobs` CPU runs at a time: the user's OMP_NUM_THREADS if set,
+    else this machine's usable cores shared out (at least one each)."""
+    if environ.get('OMP_NUM_THREADS'):
+        return int(environ['OMP_NUM_THREADS'])
+    return max(1, usable_cores() // jobs)
+
+
+def launch(run, slot, threads=None, **command_options):
+    """Run one training subprocess to the end; returns its exit code. `slot` is the run's
+    --gpus value (None: the CPU); `threads`, the OpenMP threads of a CPU run."""
     os.makedirs(run['run_dir'], exist_ok=True)
     write_json(os.path.join(run['run_dir'], RUN_FILE), run)
     cmd = command(run, gpu=slot, **command_options)
+    env = dict(os.environ)
+    if slot is None and threads:
+        env['OMP_NUM_THREADS'] = str(threads)
     log.info('[%s] %s %s', 'cpu' if slot is None else 'gpu %s' % slot,
              'resume' if resumable(run) else 'start', run['name'])
     with open(os.path.join(run['run_dir'], 'train.out'), 'ab') as out:
-        out.write(('$ %s\n' % ' '.join(cmd)).encode())
+        out.write(('$ %s%s\n' % ('OMP_NUM_THREADS=%s ' % env['OMP_NUM_THREADS']
+                                 if slot is None and threads else '', ' '.join(cmd))).encode())
         out.flush()
-        process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=REPOSITORY)
+        process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=REPOSITORY,
+                                   env=env)
         with _children_lock:
             _children.add(process)
         try:
@@ -293,44 +313,48 @@ def launch(run, slot, **command_options):
     return 0
 
 
-def schedule(runs, gpus=None, results_dir=None, **command_options):
-    """Run every unfinished run, one per GPU slot (or one at a time on the CPU). Returns the
-    names of the runs that failed. With results_dir, results.jsonl there is rewritten after every
-    finished run, so a long experiment can be reported on while it is still running."""
+def schedule(runs, gpus=None, results_dir=None, jobs=1, **command_options):
+    """Run every unfinished run, one per GPU slot (or `jobs` at a time on the CPU, the cores
+    shared between them). Returns the names of the runs that failed. With results_dir,
+    results.jsonl there is rewritten after every finished run, so a long experiment can be
+    reported on while it is still running."""
     todo = [run for run in runs if not finished(run)]
     log.info('%d runs, %d finished, %d to run', len(runs), len(runs) - len(todo), len(todo))
-    jobs = queue.Queue()
+    pending = queue.Queue()
     for run in todo:
-        jobs.put(run)
+        pending.put(run)
     failed = []
     lock = threading.Lock()
 
     def worker(slot):
         while not _stopping.is_set():
             try:
-                run = jobs.get_nowait()
+                run = pending.get_nowait()
             except queue.Empty:
                 return
-            returncode = launch(run, slot, **command_options)
+            returncode = launch(run, slot, threads=threads, **command_options)
             with lock:
                 if returncode != 0:
                     failed.append(run['name'])
                 elif results_dir:
                     collect(results_dir)
 
-    threads = [threading.Thread(target=worker, args=(slot,), daemon=True)
-               for slot in gpus or [None]]
-    for thread in threads:
+    threads = None if gpus else cpu_threads(jobs)
+    if threads:
+        log.info('%d run(s) at a time on the CPU, %d OpenMP thread(s) each', jobs, threads)
+    workers = [threading.Thread(target=worker, args=(slot,), daemon=True)
+               for slot in gpus or [None] * jobs]
+    for thread in workers:
         thread.start()
     try:
         # join with a timeout: a plain join() would hold off KeyboardInterrupt / SIGTERM
-        while any(thread.is_alive() for thread in threads):
-            for thread in threads:
+        while any(thread.is_alive() for thread in workers):
+            for thread in workers:
                 thread.join(0.5)
     except KeyboardInterrupt:
         log.error('interrupted: stopping the running training processes')
         stop_children()
-        for thread in threads:
+        for thread in workers:
             thread.join()
         raise
     return failed
@@ -465,6 +489,8 @@ def main(argv=None):
                              'at a time on 0,1 and 2,3. Default: what makes BatchNorm see the '
                              "authors' %d images a device (their 2 GPUs x 32 for CIFAR and SVHN) "
                              'where --gpus allows, else 1' % AUTHORS_IMAGES_PER_DEVICE)
+    parser.add_argument('--jobs', type=int, default=1,
+                        help='CPU runs at a time, the cores shared between them (default 1)')
     parser.add_argument('--seeds', type=int, help='runs per configuration (seeds 0..N-1)')
     parser.add_argument('--scale', type=float, default=1.0,
                         help='shrink epochs and batches per epoch')
@@ -493,6 +519,11 @@ def main(argv=None):
         parser.error('--seeds must be >= 1, got %d' % args.seeds)
     if args.epochs is not None and args.epochs < 1:
         parser.error('--epochs must be >= 1, got %d' % args.epochs)
+    if args.jobs < 1:
+        parser.error('--jobs must be >= 1, got %d' % args.jobs)
+    if args.jobs > 1 and args.gpus:
+        parser.error('--jobs is for CPU runs; with --gpus, each GPU slot runs one at a time '
+                     '(see --gpus-per-run)')
     try:
         check_L(args.experiment, args.L)
         datasets = ([name.strip() for name in args.dataset.split(',') if name.strip()]
@@ -540,7 +571,8 @@ def main(argv=None):
         signal.signal(signal.SIGTERM, _raise_interrupt)
     _stopping.clear()
     try:
-        failed = schedule(runs, gpus, results_dir=experiment_dir, **command_options)
+        failed = schedule(runs, gpus, results_dir=experiment_dir, jobs=args.jobs,
+                          **command_options)
     except KeyboardInterrupt:
         collect(experiment_dir)
         return 130
