@@ -34,7 +34,7 @@ TRAIN_FLAGS = --gpus '$(GPUS)' $(if $(MODEL),--model $(MODEL)) $(if $(EPOCHS),--
         data-digits data-cifar10 data-cifar100 data-svhn data-imagenet bench-data \
         cifar10 cifar100 svhn imagenet \
         table2 table3 table5 figure6 imagenet-compare digits-compare report paths flow \
-        data-fashion fashion fashion-recipe fashion-compare fashion-publish
+        data-fashion fashion fashion-recipe fashion-compare fashion-keep fashion-publish
 
 venv: $(STAMP)
 
@@ -156,6 +156,14 @@ fashion-compare: data-fashion
 	$(PY) -m dmrnet.tools.experiments fashion-compare $(EXP) \
 	    $(if $(GPUS),,--jobs $(FASHION_JOBS)) -- --no-progress
 	$(PY) -m dmrnet.tools.experiments.report fashion --runs-dir $(RUNS)
+
+# Before the machine goes away (stop the runner first): stage the finished runs under RUNS and
+# the checkpoints of the comparison's interrupted ones, for a commit; the next machine resumes
+# them with the same make fashion-compare.
+fashion-keep: venv
+	git add -A $(RUNS)
+	files=$$($(PY) -m dmrnet.tools.experiments.resumable $(RUNS)/fashion-compare) && \
+	  if [ -n "$$files" ]; then git add -f $$files; fi
 
 # The finished comparison into the repository: results, report, curves, seed 0's final models.
 fashion-publish: venv

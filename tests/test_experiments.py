@@ -294,3 +294,36 @@ def test_fashion_compare_end_to_end_smoke(tmp_path, monkeypatch):
         net = get_model(rec['model'], pretrained='fashion')
         np.testing.assert_allclose(net(x).asnumpy(), import_model(prefix)(x).asnumpy(),
                                    rtol=1e-5, atol=1e-6)
+
+
+def test_resumable_lists_what_an_interrupted_run_needs(tmp_path, capsys):
+    """tools/experiments/resumable.py: for each interrupted run its description, log and the
+    checkpoint pairs its pointers name; nothing of finished runs or of runs without a
+    checkpoint; a pointer to a missing file is an error, not a short list."""
+    from dmrnet.tools.experiments import resumable
+    exp = tmp_path / 'fashion-compare'
+    part, done, fresh = exp / 'a-s0', exp / 'b-s0', exp / 'c-s0'
+    for d in (part, done, fresh):
+        d.mkdir(parents=True)
+        (d / 'run.json').write_text('{}')
+        (d / 'log.jsonl').write_text('{}\n')
+    (done / 'summary.json').write_text('{}')
+    for d in (part, done):
+        (d / 'last.json').write_text(json.dumps(dict(epoch=3, params='ckpt-0003.params',
+                                                     states='ckpt-0003.states')))
+        (d / 'best.json').write_text(json.dumps(dict(epoch=2, params='ckpt-0002.params',
+                                                     states='ckpt-0002.states')))
+        for n in (2, 3):
+            for ext in ('params', 'states'):
+                (d / ('ckpt-%04d.%s' % (n, ext))).write_bytes(b'x')
+    (part / 'ckpt-0001.params').write_bytes(b'stale')   # named by no pointer
+    assert resumable.main([str(exp)]) == 0
+    listed = capsys.readouterr().out.split()
+    assert sorted(os.path.relpath(p, str(exp)) for p in listed) == sorted(
+        'a-s0/' + n for n in ('run.json', 'log.jsonl', 'last.json', 'best.json',
+                              'ckpt-0002.params', 'ckpt-0002.states', 'ckpt-0003.params',
+                              'ckpt-0003.states'))
+    os.remove(str(part / 'ckpt-0003.states'))
+    with pytest.raises(SystemExit):
+        resumable.main([str(exp)])
+    assert 'names a missing file' in capsys.readouterr().err

@@ -1,11 +1,13 @@
 """A run killed with SIGKILL in the middle of epoch 2 and resumed ends bit-identical (CPU) to an
-uninterrupted run with the same seed: parameters, BN statistics, momentum and the log.
+uninterrupted run with the same seed: parameters, BN statistics, momentum and the log; resumed
+in another folder from only the files tools/experiments/resumable.py lists.
 
 The runs use the defaults (oneDNN kernels, the naive engine that dmrnet selects on CPU-only
 machines), two OpenMP threads and several data-decoding threads. With the threaded engine this
 test failed every time: the resumed run's parameters differed from the uninterrupted run's."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,6 +15,7 @@ import sys
 import numpy as np
 import pytest
 
+from dmrnet.tools.experiments.resumable import resume_files
 from dmrnet.train.precision import no_bfloat16_reason
 from runs import last_checkpoint, records
 
@@ -68,6 +71,15 @@ def test_sigkill_mid_epoch_then_resume_is_bit_identical(digits, tmp_path, precis
         assert json.load(f)['epoch'] == 1
     assert not os.path.exists(os.path.join(str(cut), 'summary.json'))
 
+    # Resume from only the files tools/experiments/resumable.py lists, in another folder: what
+    # a machine that keeps nothing but the repository would have.
+    listed = resume_files(str(tmp_path))
+    assert {os.path.dirname(path) for path in listed} == {str(cut)}   # ref has finished
+    moved = tmp_path / 'moved' / 'cut'
+    moved.mkdir(parents=True)
+    for path in listed:
+        shutil.copyfile(path, str(moved / os.path.basename(path)))
+    cut = moved
     subprocess.run([str(a) for a in command(digits, cut, '--resume', cut, *precision)],
                    check=True,
                    timeout=TIMEOUT, env=env(), cwd=REPO, stdout=subprocess.DEVNULL,

@@ -116,6 +116,13 @@ def _referenced(save_dir):
     return keep
 
 
+def checkpoint_files(save_dir):
+    """The names of the files a resume reads besides the log: the pointers that exist and the
+    checkpoint files they name."""
+    pointers = [name for name in (LAST, BEST) if os.path.exists(os.path.join(save_dir, name))]
+    return pointers + sorted(_referenced(save_dir))
+
+
 def _prune(save_dir):
     keep = _referenced(save_dir)
     # Temporary files of writes a kill interrupted (this process writes nothing meanwhile).
