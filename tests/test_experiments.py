@@ -14,6 +14,7 @@ import pytest
 
 from dmrnet import paper
 from dmrnet.tools.experiments import runner as ex
+from dmrnet.utils import runtime
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FAKE = os.path.join(HERE, 'data', 'fake_train.py')
@@ -111,8 +112,10 @@ def test_gpu_slots_and_dry_run(tmp_path, capsys):
 
 
 def test_cpu_jobs_run_together_and_share_the_cores(tmp_path, monkeypatch, capsys):
-    monkeypatch.delenv('OMP_NUM_THREADS', raising=False)
-    monkeypatch.setattr(ex, 'usable_cores', lambda: 4)
+    # importing dmrnet set OMP_NUM_THREADS in this process: that default is not the user's
+    assert os.environ['OMP_NUM_THREADS']
+    monkeypatch.setattr(runtime, 'USER_OMP_THREADS', None)
+    monkeypatch.setattr(runtime, 'usable_cores', lambda: 4)
     monkeypatch.setenv('FAKE_TRAIN_SLEEP', '1.5')
     assert ex.main(['digits-compare', '--runs-dir', str(tmp_path), '--train-script', FAKE,
                     '--seeds', '1', '--epochs', '1', '--jobs', '2']) == 0
@@ -124,10 +127,10 @@ def test_cpu_jobs_run_together_and_share_the_cores(tmp_path, monkeypatch, capsys
     assert third['start'] >= min(first['end'], second['end']) - 0.05   # never three at once
     assert 'OMP_NUM_THREADS=2 ' in (tmp_path / 'digits-compare' / 'digits-dmrnet14-s0' /
                                     'train.out').read_text()
-    # the user's OMP_NUM_THREADS is each run's
-    monkeypatch.setenv('OMP_NUM_THREADS', '3')
+    # the OMP_NUM_THREADS the user set is each run's
+    monkeypatch.setattr(runtime, 'USER_OMP_THREADS', '3')
     assert ex.cpu_threads(2) == 3
-    monkeypatch.delenv('OMP_NUM_THREADS')
+    monkeypatch.setattr(runtime, 'USER_OMP_THREADS', None)
     assert ex.cpu_threads(8) == 1 and ex.cpu_threads(1) == 4
     for bad, message in ((['--jobs', '0'], '--jobs must be >= 1'),
                          (['--jobs', '2', '--gpus', '0,1'], '--jobs is for CPU runs')):

@@ -28,6 +28,11 @@ def usable_cores():
         return os.cpu_count() or 1
 
 
+# What the user set before dmrnet filled in its default (None: nothing), for code that shares
+# the cores out between processes and must not take dmrnet's own default for a choice.
+USER_OMP_THREADS = os.environ.get('OMP_NUM_THREADS') or None
+
+
 def configure_threads():
     os.environ.setdefault('OMP_NUM_THREADS', str(usable_cores()))
     return int(os.environ['OMP_NUM_THREADS'])

@@ -71,7 +71,7 @@ from dmrnet.train import rundir
 from dmrnet.train.recipes import recipe_for
 from dmrnet.utils.devices import parse_devices
 from dmrnet.utils.files import write_json, write_jsonl
-from dmrnet.utils.runtime import usable_cores
+from dmrnet.utils import runtime
 
 log = logging.getLogger('dmrnet.experiments')
 
@@ -269,12 +269,14 @@ def stop_children(timeout=30):
             process.kill()
 
 
-def cpu_threads(jobs, environ=os.environ):
-    """OpenMP threads for each of `jobs` CPU runs at a time: the user's OMP_NUM_THREADS if set,
-    else this machine's usable cores shared out (at least one each)."""
-    if environ.get('OMP_NUM_THREADS'):
-        return int(environ['OMP_NUM_THREADS'])
-    return max(1, usable_cores() // jobs)
+def cpu_threads(jobs, user_threads=None):
+    """OpenMP threads for each of `jobs` CPU runs at a time: the OMP_NUM_THREADS the user set
+    (not the default that importing dmrnet put into this process's environment), else this
+    machine's usable cores shared out (at least one each)."""
+    user_threads = user_threads if user_threads is not None else runtime.USER_OMP_THREADS
+    if user_threads:
+        return int(user_threads)
+    return max(1, runtime.usable_cores() // jobs)
 
 
 def launch(run, slot, threads=None, **command_options):
