@@ -106,7 +106,7 @@ def save(save_dir, net, trainer, meta, is_best, with_states=True):
 
 def _referenced(save_dir):
     keep = set()
-    for name in ('last.json', 'best.json'):
+    for name in (LAST, BEST):
         try:
             with open(os.path.join(save_dir, name)) as f:
                 m = json.load(f)

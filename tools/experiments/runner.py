@@ -269,13 +269,12 @@ def stop_children(timeout=30):
             process.kill()
 
 
-def cpu_threads(jobs, user_threads=None):
+def cpu_threads(jobs):
     """OpenMP threads for each of `jobs` CPU runs at a time: the OMP_NUM_THREADS the user set
     (not the default that importing dmrnet put into this process's environment), else this
     machine's usable cores shared out (at least one each)."""
-    user_threads = user_threads if user_threads is not None else runtime.USER_OMP_THREADS
-    if user_threads:
-        return int(user_threads)
+    if runtime.USER_OMP_THREADS:
+        return int(runtime.USER_OMP_THREADS)
     return max(1, runtime.usable_cores() // jobs)
 
 
@@ -285,14 +284,14 @@ def launch(run, slot, threads=None, **command_options):
     os.makedirs(run['run_dir'], exist_ok=True)
     write_json(os.path.join(run['run_dir'], RUN_FILE), run)
     cmd = command(run, gpu=slot, **command_options)
-    env = dict(os.environ)
+    env, shown = dict(os.environ), ''
     if slot is None and threads:
         env['OMP_NUM_THREADS'] = str(threads)
+        shown = 'OMP_NUM_THREADS=%d ' % threads
     log.info('[%s] %s %s', 'cpu' if slot is None else 'gpu %s' % slot,
              'resume' if resumable(run) else 'start', run['name'])
     with open(os.path.join(run['run_dir'], 'train.out'), 'ab') as out:
-        out.write(('$ %s%s\n' % ('OMP_NUM_THREADS=%s ' % env['OMP_NUM_THREADS']
-                                 if slot is None and threads else '', ' '.join(cmd))).encode())
+        out.write(('$ %s%s\n' % (shown, ' '.join(cmd))).encode())
         out.flush()
         process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=REPOSITORY,
                                    env=env)
