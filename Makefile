@@ -30,7 +30,7 @@ GPUS_PER_RUN ?=
 # Flags only when given, so each script keeps its own recipe otherwise.
 TRAIN_FLAGS = --gpus '$(GPUS)' $(if $(MODEL),--model $(MODEL)) $(if $(EPOCHS),--epochs $(EPOCHS)) $(ARGS)
 
-.PHONY: venv test demo params clean-venv bench \
+.PHONY: venv test demo params clean-venv bench bench-step \
         data-digits data-cifar10 data-cifar100 data-svhn data-imagenet bench-data \
         cifar10 cifar100 svhn imagenet \
         table2 table3 table5 figure6 imagenet-compare digits-compare report paths flow \
@@ -74,6 +74,11 @@ params: venv
 bench: venv $(BENCH_SITE)/.installed
 	$(PY) -m dmrnet.tools.bench --model $(or $(MODEL),dmrnet56) --batch-size $(or $(BATCH),64) \
 	    $(if $(GPUS),--gpus $(GPUS)) $(ARGS)
+
+# The float32 training step taken apart: fused BatchNorm+ReLU, the update alone, oneDNN's trace.
+bench-step: venv
+	$(PY) -m dmrnet.tools.bench.step_parts --model $(or $(MODEL),dmrnet56) \
+	    --batch-size $(or $(BATCH),64) --trace $(ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

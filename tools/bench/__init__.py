@@ -12,6 +12,7 @@
     onednn_trace   oneDNN's verbose log: where the time goes
     summary        the report: figures per implementation, ratios, targets, the table
     formselect     branch or fused merge-and-run form, chosen by measurement and cached
+    step_parts     the float32 training step taken apart: fused BatchNorm+ReLU, the update alone
     torch_dmrnet   the paper's CIFAR DMRNet in PyTorch, weights copied from ours
     data_pipeline  how fast the CIFAR training iterator feeds a training step
 

@@ -13,7 +13,7 @@ import sys
 import tempfile
 import warnings
 
-from dmrnet.tools.bench import frameworks, mx_jobs, torch_jobs
+from dmrnet.tools.bench import frameworks, mx_jobs, step_parts, torch_jobs
 from dmrnet.tools.bench.onednn_trace import TRACE_BEGIN, TRACE_END, TRACE_ENV, parse_trace
 from dmrnet.tools.bench.timing import choose_fastest_variant, median, time_calls
 
@@ -84,7 +84,8 @@ def job_trace(spec):
 
 JOBS = {'gemm': job_gemm, 'mx_train': mx_jobs.job_mx_train, 'mx_infer': mx_jobs.job_mx_infer,
         'mx_int8': mx_jobs.job_mx_int8, 'torch_train': torch_jobs.job_torch_train,
-        'torch_infer': torch_jobs.job_torch_infer, 'trace': job_trace}
+        'torch_infer': torch_jobs.job_torch_infer, 'trace': job_trace,
+        'step_part': step_parts.job_step_part}
 
 
 def run_job_here(spec):

@@ -75,13 +75,18 @@ def training_step(spec):
     if amp:  # float16 on a GPU, bfloat16 on a CPU: as `--amp` trains (dmrnet.train.precision)
         precision.init_amp(dtype)
     net, shape = build(spec, ctx)
+    fused = 0
+    if spec.get('bn_relu'):  # a candidate of the step's breakdown (dmrnet.tools.bench.step_parts)
+        from dmrnet.tools.bench.step_parts import fuse_bn_relu
+        fused = fuse_bn_relu(net)
     net.hybridize(static_alloc=True, static_shape=True)
     opt_params = {'learning_rate': 0.01, 'momentum': 0.9, 'wd': 1e-4}
     if amp:
         opt_params['multi_precision'] = True
     step = synthetic_step(net, ctx, shape, optimizer='nag', opt_params=opt_params,
                           loss_scaling=amp and precision.needs_loss_scaling(dtype))
-    return step, shape, dict(net=net, ctx=ctx, engine=engine, trainer='train.step')
+    return step, shape, dict(net=net, ctx=ctx, engine=engine, trainer='train.step',
+                             bn_relu_fused=fused)
 
 
 def job_mx_train(spec):
