@@ -94,6 +94,9 @@ class MergeAndRunBlock(HybridBlock):
             raise ValueError("head='once' counts the merge once; with the identity mapping "
                              "there is no merge: use head='sum'")
         self.K, self.mapping, self.head, self.fused = branches, mapping, head, fused
+        # The merge's 1/K. None drops it, which is not the paper's function: only the step
+        # benchmark (dmrnet.tools.bench.step_parts) does that, to price the scaling.
+        self.merge_scale = 1.0 / branches
         project = _needs_projection(in_channels, channels, stride)
         with self.name_scope():
             if fused:
@@ -121,7 +124,9 @@ class MergeAndRunBlock(HybridBlock):
         shortcuts = [p(x) for p, x in zip(self.projs, xs)] if self.projs else list(xs)
         hs = [b(x) for b, x in zip(self.branches, xs)]
         if self.mapping == 'merge':
-            m = F.add_n(*shortcuts) * (1.0 / self.K)
+            m = F.add_n(*shortcuts)
+            if self.merge_scale is not None:
+                m = m * self.merge_scale
             shortcuts = [m] * self.K
         if self.head == 'once':
             return [relu(F, F.add_n(shortcuts[0], *hs))]
@@ -135,7 +140,9 @@ class MergeAndRunBlock(HybridBlock):
         s = F.reshape(shortcut, shape=(0, -4, self.K, -1, -2))
         h = F.reshape(self.branch(x), shape=(0, -4, self.K, -1, -2))
         if self.mapping == 'merge':
-            s = F.sum(s, axis=1, keepdims=True) * (1.0 / self.K)
+            s = F.sum(s, axis=1, keepdims=True)
+            if self.merge_scale is not None:
+                s = s * self.merge_scale
             y = F.broadcast_add(h, s)
         else:
             y = h + s

@@ -73,9 +73,27 @@ def test_step_parts_reports_every_variant(tmp_path, capsys):
     for entry in rep['variants'].values():
         assert entry['ms'] > 0 and entry['images_per_sec'] > 0
     assert rep['variants']['bn_relu']['bn_relu_fused'] > 0
-    assert rep['variants']['step']['bn_relu_fused'] == 0
+    assert rep['variants']['unscaled']['merges_unscaled'] > 0
+    step = rep['variants']['step']
+    assert step['bn_relu_fused'] == step['merges_unscaled'] == 0
     assert 0 < rep['update_share'] < 1
-    assert 'bn_relu saves' in step_parts.format_report(rep)
+    text = step_parts.format_report(rep)
+    assert 'bn_relu saves' in text and "merges' 1/K costs" in text
+
+
+def test_unscaled_merge_drops_only_the_scale():
+    """The pricing variant changes exactly the merge: no 1/K operator left in the graph, and
+    the networks' own graph keeps it."""
+    net, ref = _net(5), _net(5)
+    n = step_parts.drop_merge_scales(net)
+    assert n > 0
+    x = mx.nd.random.normal(shape=(2, 3, 32, 32))
+    scaled = [k for k in json.loads(ref(mx.sym.var('data')).tojson())['nodes']
+              if k['op'] == '_mul_scalar']
+    unscaled = [k for k in json.loads(net(mx.sym.var('data')).tojson())['nodes']
+                if k['op'] == '_mul_scalar']
+    assert len(scaled) == n and not unscaled
+    assert not np.allclose(net(x).asnumpy(), ref(x).asnumpy())
 
 
 def test_step_parts_rejects_bad_arguments(capsys):

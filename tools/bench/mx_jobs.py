@@ -75,10 +75,10 @@ def training_step(spec):
     if amp:  # float16 on a GPU, bfloat16 on a CPU: as `--amp` trains (dmrnet.train.precision)
         precision.init_amp(dtype)
     net, shape = build(spec, ctx)
-    fused = 0
-    if spec.get('bn_relu'):  # a candidate of the step's breakdown (dmrnet.tools.bench.step_parts)
-        from dmrnet.tools.bench.step_parts import fuse_bn_relu
-        fused = fuse_bn_relu(net)
+    # the variants of the step's breakdown (dmrnet.tools.bench.step_parts)
+    from dmrnet.tools.bench.step_parts import drop_merge_scales, fuse_bn_relu
+    fused = fuse_bn_relu(net) if spec.get('bn_relu') else 0
+    unscaled = drop_merge_scales(net) if spec.get('unscaled') else 0
     net.hybridize(static_alloc=True, static_shape=True)
     opt_params = {'learning_rate': 0.01, 'momentum': 0.9, 'wd': 1e-4}
     if amp:
@@ -86,7 +86,7 @@ def training_step(spec):
     step = synthetic_step(net, ctx, shape, optimizer='nag', opt_params=opt_params,
                           loss_scaling=amp and precision.needs_loss_scaling(dtype))
     return step, shape, dict(net=net, ctx=ctx, engine=engine, trainer='train.step',
-                             bn_relu_fused=fused)
+                             bn_relu_fused=fused, merges_unscaled=unscaled)
 
 
 def job_mx_train(spec):

@@ -10,9 +10,11 @@ Variants of `mx_jobs.training_step` (NAG, hybridized, a synthetic batch):
   bn_relu   every BatchNorm that a ReLU follows computed with it as one oneDNN primitive
             (MXNet's BatchNormReLU, parameters shared): the same numbers (the tests check)
   update    the optimizer's update alone (Trainer.step after one backward), repeated
+  unscaled  the merge without its 1/K (not the paper's function): what the scaling costs with
+            its layout conversions, so the most that any exact rewrite of it could save
 
---trace adds oneDNN's per-primitive time of `step` and `bn_relu` (onednn_trace), so that a
-difference, or its absence, shows in which kernels it lies.
+--trace adds oneDNN's per-primitive time of `step`, `bn_relu` and `unscaled` (onednn_trace),
+so that a difference, or its absence, shows in which kernels it lies.
 """
 import argparse
 import json
@@ -21,7 +23,7 @@ import time
 
 from dmrnet.tools.bench.timing import median, time_calls
 
-VARIANTS = ('step', 'bn_relu', 'update')
+VARIANTS = ('step', 'bn_relu', 'update', 'unscaled')
 
 
 def fuse_bn_relu(net):
@@ -58,6 +60,17 @@ def fuse_bn_relu(net):
     return fused
 
 
+def drop_merge_scales(net):
+    """Leave out the 1/K of every merge in `net` (before it is hybridized); returns how many.
+    Changes the function: for pricing the operator only."""
+    from dmrnet.symbols.blocks import MergeAndRunBlock
+    blocks = [b for b in _blocks(net)
+              if isinstance(b, MergeAndRunBlock) and b.mapping == 'merge']
+    for b in blocks:
+        b.merge_scale = None
+    return len(blocks)
+
+
 def _blocks(block):
     yield block
     for child in list(block._children.values()):
@@ -69,13 +82,15 @@ def job_step_part(spec):
     images/s of a step that took only the update)."""
     from dmrnet.tools.bench import mx_jobs
     variant = spec['variant']
-    step, shape, info = mx_jobs.training_step(dict(spec, bn_relu=variant == 'bn_relu'))
+    step, shape, info = mx_jobs.training_step(dict(spec, bn_relu=variant == 'bn_relu',
+                                                   unscaled=variant == 'unscaled'))
     if variant == 'update':
         times = _update_times(step, shape[0], spec['warmup'], spec['repeats'])
     else:
         times = time_calls(step, spec['warmup'], spec['repeats'])
     return dict(times=times, images_per_sec=shape[0] / median(times),
-                bn_relu_fused=info.get('bn_relu_fused', 0))
+                bn_relu_fused=info.get('bn_relu_fused', 0),
+                merges_unscaled=info.get('merges_unscaled', 0))
 
 
 def _update_times(step, batch_size, warmup, repeats):
@@ -109,7 +124,8 @@ def trace_plan(args):
     common = dict(kind='trace', target='mx_train', source='dmrnet', model=args.model,
                   kwargs=args.kwargs, batch_size=args.batch_size, warmup=args.warmup,
                   repeats=args.repeats, form=args.form, gpu=None, amp=False)
-    return [('trace:step', common), ('trace:bn_relu', dict(common, bn_relu=True))]
+    return [('trace:step', common), ('trace:bn_relu', dict(common, bn_relu=True)),
+            ('trace:unscaled', dict(common, unscaled=True))]
 
 
 def run(args, run_job):
@@ -149,7 +165,7 @@ def report(args, results):
             continue
         entry = dict(ms=round(1000 * median(res['times']), 2),
                      images_per_sec=round(res['images_per_sec'], 2))
-        for k in ('bn_relu_fused', 'breakdown', 'breakdown_error'):
+        for k in ('bn_relu_fused', 'merges_unscaled', 'breakdown', 'breakdown_error'):
             if k in res:
                 entry[k] = res[k]
         out['variants'][key] = entry
@@ -159,6 +175,8 @@ def report(args, results):
             out['bn_relu_saving'] = round(1 - v['bn_relu']['ms'] / v['step']['ms'], 4)
         if 'ms' in v.get('update', {}):
             out['update_share'] = round(v['update']['ms'] / v['step']['ms'], 4)
+        if 'ms' in v.get('unscaled', {}):
+            out['merge_scale_share'] = round(1 - v['unscaled']['ms'] / v['step']['ms'], 4)
     return out
 
 
@@ -171,13 +189,16 @@ def format_report(rep):
         if 'error' in entry:
             lines.append('%-9s error: %s' % (key, entry['error']))
             continue
-        note = ' (%d BatchNorm+ReLU pairs fused)' % entry['bn_relu_fused'] \
-            if key == 'bn_relu' else ''
+        note = {'bn_relu': ' (%d BatchNorm+ReLU pairs fused)' % entry.get('bn_relu_fused', 0),
+                'unscaled': ' (%d merges without 1/K)' % entry.get('merges_unscaled', 0)
+                }.get(key, '')
         lines.append('%-9s %10.1f %10.1f%s' % (key, entry['ms'], entry['images_per_sec'], note))
     if 'bn_relu_saving' in rep:
         lines.append('bn_relu saves %.1f%% of the step' % (100 * rep['bn_relu_saving']))
     if 'update_share' in rep:
         lines.append('the update is %.1f%% of the step' % (100 * rep['update_share']))
+    if 'merge_scale_share' in rep:
+        lines.append("the merges' 1/K costs %.1f%% of the step" % (100 * rep['merge_scale_share']))
     for key, entry in rep['variants'].items():
         b = entry.get('breakdown')
         if b:
