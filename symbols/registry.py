@@ -55,21 +55,29 @@ def resolve(name, **kwargs):
 
 # Trained weights kept in the repository (GluonCV's `pretrained=`): results/<dataset>/weights/
 # <preset>-symbol.json + -0000.params + -meta.json, exported by the run that trained them.
+# They are not package data: an installed copy finds them in the checkout it was installed
+# from in editable mode (make venv), or where $DMRNET_WEIGHTS_ROOT points.
 WEIGHTS_ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                             'results')
+WEIGHTS_ROOT_ENV = 'DMRNET_WEIGHTS_ROOT'
 
 
 def pretrained_prefix(name, dataset):
     """The export prefix of `name`'s weights trained on `dataset`; ValueError naming what exists
     when there are none."""
-    prefix = os.path.join(WEIGHTS_ROOT, dataset, 'weights', name)
+    root = os.environ.get(WEIGHTS_ROOT_ENV) or WEIGHTS_ROOT
+    prefix = os.path.join(root, dataset, 'weights', name)
     if not os.path.exists(prefix + '-0000.params'):
         found = sorted(f[:-len('-0000.params')] for f in glob.glob(os.path.join(
-            WEIGHTS_ROOT, '*', 'weights', '*-0000.params')))
+            root, '*', 'weights', '*-0000.params')))
         available = ', '.join('%s (%s)' % (os.path.basename(f), f.split(os.sep)[-3])
-                              for f in found) or 'none'
-        raise ValueError('no %s weights trained on %s (available: %s)'
-                         % (name, dataset, available))
+                              for f in found)
+        hint = '' if found else (
+            '; looked in %s: the weights are in the repository\'s results/ folder, found '
+            'from a checkout installed with pip install -e, or set %s to that folder'
+            % (root, WEIGHTS_ROOT_ENV))
+        raise ValueError('no %s weights trained on %s (available: %s%s)'
+                         % (name, dataset, available or 'none', hint))
     return prefix
 
 

@@ -427,3 +427,10 @@ def test_pretrained_weights_load_into_the_gluon_network(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match=r'no resnet26 weights trained on toyset \(available: '
                                          r'dmrnet14 \(toyset\)\)'):
         get_model('resnet26', pretrained='toyset')
+    # an installed copy away from the checkout: pointed at it, or told where it looked
+    monkeypatch.setattr(registry, 'WEIGHTS_ROOT', str(tmp_path / 'site-packages'))
+    with pytest.raises(ValueError, match=r'available: none; looked in .*site-packages.*'
+                                         r'DMRNET_WEIGHTS_ROOT'):
+        get_model('dmrnet14', pretrained='toyset')
+    monkeypatch.setenv('DMRNET_WEIGHTS_ROOT', str(tmp_path))
+    close(get_model('dmrnet14', pretrained='toyset')(x).asnumpy(), trained(x).asnumpy())
