@@ -223,7 +223,11 @@ def test_onednn_rewrite_same_function(tmp_path, fused):
     np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
 
 
-def test_int8_agrees_with_fp32(tmp_path):
+def test_int8_graph_is_quantized_and_saved(tmp_path):
+    """The quantized graph runs INT8 operators and is written as the usual two files. Its
+    agreement with fp32 is tested on a trained model below: on random weights the INT8 outputs
+    were off by 3-56% of the largest logit depending on the seed (12 seeds of this network,
+    2026-12-03), so no bound there separates a working quantization from a broken one."""
     sym, args, aux = _exported(tmp_path)
     rng = np.random.RandomState(0)
     calib = [mx.nd.array(rng.normal(size=(8, 3, 32, 32))) for _ in range(4)]
@@ -232,13 +236,30 @@ def test_int8_agrees_with_fp32(tmp_path):
                                         'naive', 32)
     ops = {n['op'] for n in json.loads(qsym.tojson())['nodes']}
     assert any('quantize' in op for op in ops)
-    x = calib[0]
-    ref = deploy.to_block(sym, args, aux)(x).asnumpy()
-    q = deploy.to_block(qsym, qargs, qaux)(x).asnumpy()
-    assert np.abs(q - ref).max() <= 0.1 * np.abs(ref).max()
-    assert (q.argmax(1) == ref.argmax(1)).mean() >= 0.75
+    q = deploy.to_block(qsym, qargs, qaux)(calib[0]).asnumpy()
+    assert q.shape == (8, 10) and np.isfinite(q).all()
     files = deploy.save_symbol_model(str(tmp_path / 'q'), qsym, qargs, qaux)
     assert all(os.path.exists(f) for f in files)
+
+
+def test_int8_keeps_a_trained_models_accuracy(digits, tmp_path):
+    """tools/quantize.py on a DMRNet (L=6) trained 3 epochs on the real digits, calibrated on
+    256 training images: its INT8 test error is within 2 points (7 of 360 images) of fp32's.
+    Measured for seeds 0-2 on 2026-12-03: fp32 3.06% each, INT8 2.78, 3.61, 3.33%."""
+    from dmrnet.tools import quantize
+    from dmrnet.train import cli, loop
+    from dmrnet.train.digits import parser
+    save = tmp_path / 'run'
+    loop.fit(cli.parse_config(parser(), ['--data-dir', digits, '--save-dir', str(save),
+                                         '--no-progress', '--num-data-threads', '1',
+                                         '--epochs', '3', '--seed', '0']))
+    epoch = json.loads((save / 'last-meta.json').read_text())['epoch']
+    r = quantize.main(['--prefix', str(save / 'last'), '--epoch', str(epoch), '--data-dir',
+                       digits, '--num-calib', '256', '--json'])
+    assert r['test_images'] == 360 and r['merge_scale_folded']
+    assert r['fp32_test_error'] < 10  # trained: an agreement between two chance-level nets
+    assert r['int8_test_error'] <= r['fp32_test_error'] + 2.0, r
+    assert all(os.path.exists(f) for f in r['files'])
 
 
 def test_formselect_cache(tmp_path, monkeypatch):
