@@ -22,11 +22,14 @@ def _net(seed):
 def _pairs_left(net):
     """BatchNorms still directly followed by a ReLU in some HybridSequential."""
     left = 0
-    for block in step_parts._blocks(net):
+
+    def count(block):
+        nonlocal left
         if isinstance(block, gluon.nn.HybridSequential):
             kids = list(block._children.values())
             left += sum(type(a) is gluon.nn.BatchNorm and isinstance(b, gluon.nn.Activation)
                         for a, b in zip(kids, kids[1:]))
+    net.apply(count)
     return left
 
 

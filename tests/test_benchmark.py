@@ -16,6 +16,7 @@ import numpy as np
 from dmrnet.symbols import deploy
 from dmrnet.tools.bench import formselect, frameworks
 from dmrnet.tools.bench.flops import count_flops
+from dmrnet.tools.bench.jobs import round_order
 from dmrnet.tools.bench.onednn_trace import TRACE_BEGIN, TRACE_END, parse_trace
 from dmrnet.tools.bench.summary import format_table
 from dmrnet.tools.quantize import _DataOnly
@@ -32,7 +33,8 @@ IMPL_FIELDS = ('name', 'flops_per_image', 'train_images_per_sec', 'train_gflops'
 def report(tmp_path_factory):
     out = tmp_path_factory.mktemp('bench') / 'report.json'
     cmd = [sys.executable, '-m', 'dmrnet.tools.bench', '--model', 'dmrnet',
-           '--model-kwargs', '{"L": 6}', '--batch-size', '4', '--warmup', '1', '--repeats', '1', '--rounds', '2',
+           '--model-kwargs', '{"L": 6}', '--batch-size', '4', '--warmup', '1', '--repeats', '1',
+           '--rounds', '2',
            '--gluoncv-model', 'cifar_resnet20_v1', '--torch-variants', 'nchw', '--num-calib', '8',
            '--inprocess', '--json', '--out', str(out)]
     env = dict(os.environ, DMRNET_CACHE_DIR=str(out.parent))  # leave the user's cache alone
@@ -154,6 +156,13 @@ def test_parse_trace_reads_both_onednn_formats():
     assert got == pytest.approx({'conv': (2.5 + 1.0) / 2, 'pool': 11.5 / 2, 'reorder': 0.25 / 2,
                                  'other': 0.75 / 2})
     assert parse_trace(TRACE_LINES[:1], iterations=1) == {}
+
+
+def test_round_order_alternates_and_keeps_the_probe_first():
+    jobs = ['gemm', 'a', 'b', 'c']
+    assert round_order(jobs, 0, fixed=1) == jobs == round_order(jobs, 2, fixed=1)
+    assert round_order(jobs, 1, fixed=1) == ['gemm', 'c', 'b', 'a']
+    assert round_order(jobs, 3) == ['c', 'b', 'a', 'gemm']
 
 
 def _conv_net():

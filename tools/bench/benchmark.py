@@ -48,7 +48,7 @@ import time
 import warnings
 
 from dmrnet.tools.bench import frameworks
-from dmrnet.tools.bench.jobs import merge_rounds, run_job
+from dmrnet.tools.bench.jobs import merge_rounds, round_order, run_job
 from dmrnet.tools.bench.summary import assemble, fastest, format_table
 from dmrnet.tools.bench.torch_jobs import torch_kwargs
 from dmrnet.utils.devices import parse_devices
@@ -69,6 +69,7 @@ def plan(args):
         forms = [args.form]
     common = dict(batch_size=args.batch_size, warmup=args.warmup, repeats=args.repeats, gpu=gpu,
                   amp=args.amp)
+    # the GEMM probe stays first in every round (round_order's fixed=1)
     jobs = [('gemm', dict(kind='gemm', repeats=max(3, args.repeats), torch=not args.no_torch))]
     ours = dict(common, source='dmrnet', model=args.model, kwargs=kwargs)
     for form in forms:
@@ -187,10 +188,7 @@ def main(argv=None, prog=None):
               file=sys.stderr)
     chosen_form = None
     for rnd in range(args.rounds):
-        # every other round runs the jobs in reverse order, so that a slow drift of the
-        # machine's load does not favour the jobs that come first
-        order = jobs if rnd % 2 == 0 else jobs[:1] + jobs[1:][::-1]
-        for key, spec in order:
+        for key, spec in round_order(jobs, rnd, fixed=1):
             if key == 'int8':
                 if chosen_form is None:
                     chosen_form = _fastest_inference_form(rounds, forms)

@@ -139,6 +139,14 @@ def _pooled(results, get):
     return times, batch_size / median(times)
 
 
+def round_order(jobs, rnd, fixed=0):
+    """The jobs of round `rnd` (from 0): every other round runs them in reverse order, so that a
+    slow drift of the machine's load does not favour the jobs that come first. The first
+    `fixed` jobs (a machine probe) keep their place."""
+    jobs = list(jobs)
+    return jobs if rnd % 2 == 0 else jobs[:fixed] + jobs[fixed:][::-1]
+
+
 def merge_rounds(results):
     """Several rounds of one job: pool the timed iterations and take their median."""
     ok = [r for r in results if 'error' not in r and 'skipped' not in r]

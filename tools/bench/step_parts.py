@@ -32,9 +32,11 @@ def fuse_bn_relu(net):
     BatchNorm's parameters, and the Activation is dropped. Returns how many pairs it fused."""
     from mxnet.gluon import nn
     fused = 0
-    for block in _blocks(net):
+
+    def fuse_children(block):
+        nonlocal fused
         if not isinstance(block, nn.HybridSequential):
-            continue
+            return
         children = list(block._children.values())
         kept, i = [], 0
         while i < len(children):
@@ -57,6 +59,10 @@ def fuse_bn_relu(net):
             block._children.clear()
             for j, layer in enumerate(kept):
                 block.register_child(layer, str(j))
+
+    # Block.apply visits children before their parent, so a Sequential's children are
+    # rewritten after the walk below them has finished
+    net.apply(fuse_children)
     return fused
 
 
@@ -64,17 +70,12 @@ def drop_merge_scales(net):
     """Leave out the 1/K of every merge in `net` (before it is hybridized); returns how many.
     Changes the function: for pricing the operator only."""
     from dmrnet.symbols.blocks import MergeAndRunBlock
-    blocks = [b for b in _blocks(net)
-              if isinstance(b, MergeAndRunBlock) and b.mapping == 'merge']
+    blocks = []
+    net.apply(lambda b: blocks.append(b)
+              if isinstance(b, MergeAndRunBlock) and b.mapping == 'merge' else None)
     for b in blocks:
         b.merge_scale = None
     return len(blocks)
-
-
-def _blocks(block):
-    yield block
-    for child in list(block._children.values()):
-        yield from _blocks(child)
 
 
 def job_step_part(spec):
@@ -131,11 +132,11 @@ def trace_plan(args):
 def run(args, run_job):
     """{variant: merged result} after args.rounds rounds, each round in the reverse order of
     the one before, every job in its own process."""
-    from dmrnet.tools.bench.jobs import merge_rounds
+    from dmrnet.tools.bench.jobs import merge_rounds, round_order
     jobs = plan(args)
     rounds = {key: [] for key, _ in jobs}
     for r in range(args.rounds):
-        for key, spec in (jobs if r % 2 == 0 else jobs[::-1]):
+        for key, spec in round_order(jobs, r):
             print('%s round %d: %s' % (time.strftime('%H:%M:%S'), r + 1, key),
                   file=sys.stderr, flush=True)
             rounds[key].append(run_job(spec, inprocess=args.inprocess))
