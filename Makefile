@@ -173,7 +173,8 @@ fashion-keep: venv
 # The finished comparison into the repository: results, report, curves, seed 0's final models.
 fashion-publish: venv
 	$(PY) -m dmrnet.tools.experiments.publish fashion-compare --runs-dir $(RUNS) \
-	    --out results/fashion --command 'make fashion-compare RUNS=$(RUNS)'
+	    --out results/fashion --command 'make fashion-compare RUNS=$(RUNS)' \
+	    $(if $(GPUS),,--at-a-time $(FASHION_JOBS))
 
 report: venv
 	$(PY) -m dmrnet.tools.experiments.report all --runs-dir $(RUNS)

@@ -275,6 +275,8 @@ def test_fashion_compare_end_to_end_smoke(tmp_path, monkeypatch):
                                    str(tmp_path / 'report')], cwd=REPO).decode()
     assert '| Fashion-MNIST | 12 |' in out and '| 369690 ± 0 (1) |' in out
     assert (tmp_path / 'report' / 'figure7_fashion.png').exists()
+    # one seed a family: no seed bands to draw
+    assert not (tmp_path / 'report' / 'figure7_fashion_seeds.png').exists()
 
     # Published into a results folder: seed 0's final models are kept weights that
     # train/evaluate.py scores at the recorded test error and get_model(pretrained=) loads.
@@ -283,9 +285,12 @@ def test_fashion_compare_end_to_end_smoke(tmp_path, monkeypatch):
     from dmrnet.tools.experiments import publish
     from dmrnet.train import evaluate
     results = tmp_path / 'results' / 'fashion'
-    publish.main(['fashion-compare', '--runs-dir', str(runs), '--out', str(results)])
+    publish.main(['fashion-compare', '--runs-dir', str(runs), '--out', str(results),
+                  '--at-a-time', '2'])
     for name in ('results.jsonl', 'report.md', 'COMMAND.md', 'figure7_fashion.png'):
         assert (results / name).exists(), name
+    assert '3 finished runs' in (results / 'COMMAND.md').read_text()
+    assert '2 ran at a time' in (results / 'COMMAND.md').read_text()
     monkeypatch.setattr(registry, 'WEIGHTS_ROOT', str(tmp_path / 'results'))
     x = mx.nd.random.uniform(-1, 1, shape=(2, 3, 28, 28))
     for rec in recs:

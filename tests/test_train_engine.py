@@ -105,6 +105,33 @@ def test_loss_decreases_on_digits(digits, tmp_path):
         assert (np.abs(img - rgb).sum(-1) < 30).sum() > 200, rgb
 
 
+def test_seed_bands_plot_every_family_and_refuse_unequal_runs(tmp_path):
+    """curves.plot_seeds: one colour per family over several seeds; seeds that logged different
+    epochs have no common curve and are refused by name."""
+    from dmrnet.train import curves, rundir
+    rng = np.random.RandomState(0)
+
+    def fake_run(name, epochs):
+        d = tmp_path / name
+        d.mkdir()
+        rundir.write_log(str(d), [dict(epoch=e, train_loss=1.0 / e + rng.rand() * 0.01,
+                                       test_error=10.0 / e + rng.rand()) for e in epochs])
+        return str(d)
+
+    groups = [('A', [fake_run('a%d' % s, range(1, 9)) for s in range(3)]),
+              ('B', [fake_run('b%d' % s, range(1, 9)) for s in range(3)])]
+    png = str(tmp_path / 'seeds.png')
+    curves.plot_seeds(groups, png, title='fake')
+    import matplotlib.image
+    img = (matplotlib.image.imread(png)[..., :3] * 255).round().astype(int)
+    for rgb in ((0x1f, 0x77, 0xb4), (0xff, 0x7f, 0x0e)):
+        assert (np.abs(img - rgb).sum(-1) < 30).sum() > 200, rgb
+    with pytest.raises(ValueError, match='runs of C'):
+        curves.plot_seeds([('C', [fake_run('c0', range(1, 9)), fake_run('c1', range(1, 5))])],
+                          str(tmp_path / 'bad.png'))
+    assert not (tmp_path / 'bad.png').exists()
+
+
 def test_export_then_evaluate_top5(cifar100, tmp_path):
     """More than 10 classes: training logs top-5 and the exported model scores the same."""
     data_dir = cifar100
@@ -134,7 +161,7 @@ def test_export_then_evaluate_top5(cifar100, tmp_path):
         labels = b.label[0].asnumpy()[:keep].astype(int)
         ranked = np.argsort(-scores, axis=1)
         top1 += int((ranked[:, 0] != labels).sum())
-        top5 += int(sum(l not in r[:5] for l, r in zip(labels, ranked)))
+        top5 += int(sum(y not in r[:5] for y, r in zip(labels, ranked)))
         n += keep
     assert n == 20
     assert out['top1_error'] == pytest.approx(100.0 * top1 / n)

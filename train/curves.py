@@ -60,6 +60,55 @@ def plot_runs(run_dirs, out, labels=None, title=None):
     return out
 
 
+def plot_seeds(groups, out, title=None):
+    """Several seeds per network: groups is [(label, [run_dir, ...]), ...]. Left, the training
+    loss; right, the test error over the second half of training, where the families' final
+    differences (tenths of a point) would vanish on the first epochs' scale. Each line is the
+    mean over the seeds at that epoch, the band spans their lowest and highest value."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    import numpy as np
+    fig, (ax_loss, ax_err) = plt.subplots(1, 2, figsize=(9.6, 4.2))
+    colors = plt.rcParams['axes.prop_cycle'].by_key()['color']
+    last, spans = 0, []
+    for i, (label, run_dirs) in enumerate(groups):
+        logs = [rundir.read_log(run_dir) for run_dir in run_dirs]
+        epochs = [record['epoch'] for record in logs[0]]
+        if not epochs or any([record['epoch'] for record in log] != epochs for log in logs):
+            raise ValueError('the runs of %s did not log the same epochs: %s'
+                             % (label, ', '.join(run_dirs)))
+        last = max(last, epochs[-1])
+        color = colors[i % len(colors)]
+        for ax, key in ((ax_loss, 'train_loss'), (ax_err, 'test_error')):
+            values = np.array([[record[key] for record in log] for log in logs])
+            ax.plot(epochs, values.mean(axis=0), color=color, lw=1.6,
+                    label='%s (%d seeds)' % (label, len(logs)))
+            ax.fill_between(epochs, values.min(axis=0), values.max(axis=0), color=color,
+                            alpha=0.2, lw=0)
+        spans.append((np.array(epochs), values.min(axis=0), values.max(axis=0)))
+    first = last // 2 + 1
+    ax_err.set_xlim(first - 0.2, last + 0.2)
+    low = min(lo[x >= first].min() for x, lo, _ in spans)
+    high = max(hi[x >= first].max() for x, _, hi in spans)
+    pad = 0.15 * max(high - low, 0.1)
+    ax_err.set_ylim(low - pad, high + pad)
+    from matplotlib.ticker import MaxNLocator
+    for ax in (ax_loss, ax_err):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax_loss.set_ylim(bottom=0)
+    ax_loss.set_xlabel('epoch')
+    ax_err.set_xlabel('epoch (second half of training)')
+    ax_loss.set_ylabel('training loss')
+    ax_err.set_ylabel('test error %')
+    ax_loss.legend(fontsize=8, frameon=False)
+    if title:
+        fig.suptitle(title + ': mean over seeds, band from lowest to highest')
+    fig.tight_layout()
+    save_figure(fig, out)
+    return out
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split('\n\n')[0])
     parser.add_argument('runs', nargs='+',

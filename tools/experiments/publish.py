@@ -45,8 +45,9 @@ def keep_weights(record, weights_dir):
     return prefix
 
 
-def publish(experiment, runs_dir, out, command=None, dataset=None):
-    """The files above; returns the records published."""
+def publish(experiment, runs_dir, out, command=None, dataset=None, at_a_time=None):
+    """The files above; returns the records published. at_a_time: how many runs trained side
+    by side, for the wall-clock estimate in COMMAND.md."""
     results = os.path.join(runs_dir, experiment, RESULTS_FILE)
     records = report.load_results([results], missing_ok=False)
     dataset = dataset or records[0]['dataset']
@@ -59,13 +60,16 @@ def publish(experiment, runs_dir, out, command=None, dataset=None):
         if record['seed'] == 0:
             keep_weights(record, os.path.join(out, 'weights'))
     hours = sum(report_seconds(record['run_dir']) for record in records) / 3600
+    # the logged seconds include epochs slowed by other work on the machine
+    wall = ('; %d ran at a time, so about %.1f hours of wall-clock time'
+            % (at_a_time, hours / at_a_time) if at_a_time and at_a_time > 1 else '')
     write_text(os.path.join(out, 'COMMAND.md'), (
         '# How these results were made\n\n'
         '    %s\n\n'
-        'Published %s from %s (%d finished runs, %.1f hours of training on this machine).\n'
-        % (command or 'python -m dmrnet.tools.experiments %s --runs-dir %s'
-           % (experiment, runs_dir), datetime.date.today().isoformat(), results, len(records),
-           hours)))
+        'Published %s from %s: %d finished runs, %.1f hours of training summed over the runs%s.'
+        '\n' % (command or 'python -m dmrnet.tools.experiments %s --runs-dir %s'
+                % (experiment, runs_dir), datetime.date.today().isoformat(), results,
+                len(records), hours, wall)))
     return records
 
 
@@ -82,9 +86,13 @@ def main(argv=None):
     parser.add_argument('--out', required=True, help='e.g. results/fashion')
     parser.add_argument('--dataset', help='default: the results\' dataset')
     parser.add_argument('--command', help='the command that made the runs, for COMMAND.md')
+    parser.add_argument('--at-a-time', type=int, metavar='N',
+                        help='runs that trained side by side (the runner\'s --jobs), for the '
+                             'wall-clock time in COMMAND.md')
     args = parser.parse_args(argv)
     try:
-        records = publish(args.experiment, args.runs_dir, args.out, args.command, args.dataset)
+        records = publish(args.experiment, args.runs_dir, args.out, args.command, args.dataset,
+                          args.at_a_time)
     except (OSError, ValueError) as e:
         parser.exit(2, '%s: error: %s\n' % (parser.prog, e))
     print('published %d runs to %s' % (len(records), args.out))

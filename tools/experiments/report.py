@@ -489,11 +489,12 @@ def table2_params_plots(records, numbers, out_dir):
 def figure7(records, out_dir, datasets=PAPER_DATASETS + OWN_DATASETS):
     """Figure 7-style curves (training loss and test error against epochs) by train/curves.py:
     per dataset, the families at L=54 (else the largest L where ResNet and DMRNet both have
-    runs), the lowest seed whose run folders all exist."""
+    runs), the lowest seed whose run folders all exist. Where a family has several seeds at
+    that L, also figure7_<dataset>_seeds.png: every seed, as mean and range."""
     try:
         # here, not at the top: they load MXNet, which the tables do without
         from dmrnet.train import rundir
-        from dmrnet.train.curves import plot_runs
+        from dmrnet.train.curves import plot_runs, plot_seeds
     except ImportError:
         log.info('train/curves.py not importable: no Figure 7 curves')
         return []
@@ -519,6 +520,19 @@ def figure7(records, out_dir, datasets=PAPER_DATASETS + OWN_DATASETS):
                 log.info('wrote %s', path)
                 written.append(path)
                 break
+        groups = [(LABELS[family], [record['run_dir']
+                                    for record in _select(runs, family=family, L=L)])
+                  for family in paper.FAMILIES]
+        groups = [(label, run_dirs) for label, run_dirs in groups if run_dirs]
+        if any(len(run_dirs) > 1 for _, run_dirs in groups):
+            path = os.path.join(out_dir, 'figure7_%s_seeds.png' % dataset)
+            try:
+                plot_seeds(groups, path, title='%s, L = %d' % (LABELS.get(dataset, dataset), L))
+            except ValueError as e:   # seeds trained for different epochs: no common curve
+                log.info('no seeds figure for %s: %s', dataset, e)
+                continue
+            log.info('wrote %s', path)
+            written.append(path)
     return written
 
 
