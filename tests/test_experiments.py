@@ -127,6 +127,14 @@ def test_cpu_jobs_run_together_and_share_the_cores(tmp_path, monkeypatch, capsys
     assert third['start'] >= min(first['end'], second['end']) - 0.05   # never three at once
     assert 'OMP_NUM_THREADS=2 ' in (tmp_path / 'digits-compare' / 'digits-dmrnet14-s0' /
                                     'train.out').read_text()
+    # one run left of three: it gets all four cores, not the two of a shared slot
+    (tmp_path / 'digits-compare' / 'digits-dmrnet14-s0' / 'summary.json').unlink()
+    monkeypatch.setenv('FAKE_TRAIN_SLEEP', '0')
+    assert ex.main(['digits-compare', '--runs-dir', str(tmp_path), '--train-script', FAKE,
+                    '--seeds', '1', '--epochs', '1', '--jobs', '2']) == 0
+    again = json.loads((tmp_path / 'digits-compare' / 'digits-dmrnet14-s0' / 'span.json')
+                       .read_text())
+    assert again['omp'] == '4' and again['start'] > third['end']
     # the OMP_NUM_THREADS the user set is each run's
     monkeypatch.setattr(runtime, 'USER_OMP_THREADS', '3')
     assert ex.cpu_threads(2) == 3

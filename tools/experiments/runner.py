@@ -30,7 +30,8 @@ that holds a checkpoint (last.json) but no summary.json is continued with `--res
 than started over. Runs are scheduled one per GPU slot (`--gpus 0,1,2,3`: four at a time, each
 with one GPU; with `--gpus-per-run 2`: two at a time on 0,1 and 2,3), or on the CPU one at a
 time, or `--jobs N` at a time with the cores split between them (OMP_NUM_THREADS = cores / N
-in each run, unless OMP_NUM_THREADS is set: then each run takes that many). Small networks use
+in each run, N capped at the runs left to run, unless OMP_NUM_THREADS is set: then each run
+takes that many). Small networks use
 two cores poorly, so two one-thread runs train more images per second than one two-thread run
 (docs/EXPERIMENTS.md). Each run's stdout/stderr go to RUN/train.out; its description to
 RUN/run.json.
@@ -340,6 +341,9 @@ def schedule(runs, gpus=None, results_dir=None, jobs=1, **command_options):
                 elif results_dir:
                     collect(results_dir)
 
+    # fewer runs left than jobs (the tail of a resumed experiment): the runs there are get
+    # the cores the missing ones would have had
+    jobs = max(1, min(jobs, len(todo)))
     threads = None if gpus else cpu_threads(jobs)
     if threads:
         log.info('%d run(s) at a time on the CPU, %d OpenMP thread(s) each', jobs, threads)
