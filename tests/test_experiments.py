@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from dmrnet import paper
+from dmrnet.tools.experiments import report as ex_report
 from dmrnet.tools.experiments import runner as ex
 from dmrnet.utils import runtime
 
@@ -310,6 +311,30 @@ def test_fashion_compare_end_to_end_smoke(tmp_path, monkeypatch):
         net = get_model(rec['model'], pretrained='fashion')
         np.testing.assert_allclose(net(x).asnumpy(), import_model(prefix)(x).asnumpy(),
                                    rtol=1e-5, atol=1e-6)
+
+
+def test_published_results_name_their_runs_from_anywhere(tmp_path, monkeypatch):
+    """publish.portable names runs kept beneath the results' parent relative to the published
+    file; report.load_results finds them from any working folder, while a runner's relative
+    run_dir (relative to where it ran) keeps its meaning."""
+    from dmrnet.tools.experiments import publish
+    out = tmp_path / 'results' / 'fashion'
+    run = out / 'runs' / 'fashion-compare' / 'r-s0'
+    run.mkdir(parents=True)
+    rec = dict(run_dir=str(run), dataset='fashion', family='dmrnet', test_error=7.0)
+    kept = publish.portable(rec, str(out))
+    assert kept['run_dir'] == os.path.join('runs', 'fashion-compare', 'r-s0')
+    assert rec['run_dir'] == str(run)                     # the caller's record is untouched
+    outside = dict(rec, run_dir=str(tmp_path / 'scratch' / 'r-s0'))
+    assert publish.portable(outside, str(out)) == outside
+    (out / 'results.jsonl').write_text(json.dumps(kept) + '\n')
+    (tmp_path / 'scratch' / 'runs' / 'fashion-compare' / 'r-s0').mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / 'scratch')
+    got, = ex_report.load_results([str(out / 'results.jsonl')])
+    assert got['run_dir'] == os.path.join('runs', 'fashion-compare', 'r-s0')  # cwd's wins
+    monkeypatch.chdir(tmp_path)
+    got, = ex_report.load_results([str(out / 'results.jsonl')])
+    assert got['run_dir'] == str(run)
 
 
 def test_resumable_lists_what_an_interrupted_run_needs(tmp_path, capsys):

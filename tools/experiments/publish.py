@@ -4,7 +4,8 @@
     python -m dmrnet.tools.experiments.publish fashion-compare --runs-dir RUNS \
         --out results/fashion [--command 'make fashion-compare RUNS=...']
 
-Writes OUT/results.jsonl (the experiment's, as collected), OUT/report.md + the report's figures
+Writes OUT/results.jsonl (the experiment's, as collected, with run folders beneath OUT's
+parent named relative to OUT), OUT/report.md + the report's figures
 (the comparison table with Welch t-tests, Figure 7-style curves, error against parameters),
 OUT/weights/<model>-symbol.json + -0000.params + -meta.json (seed 0's LAST epoch: nothing is
 picked on the test set; the meta file records the run and its test error) and OUT/COMMAND.md
@@ -45,6 +46,17 @@ def keep_weights(record, weights_dir):
     return prefix
 
 
+def portable(record, out):
+    """The record with its run_dir relative to `out` when the run lies beneath out's parent
+    (runs kept in the repository), so the published file names its runs on any checkout;
+    report.load_results resolves such paths against the file's folder."""
+    run_dir = os.path.abspath(record['run_dir'])
+    home = os.path.dirname(os.path.abspath(out))
+    if os.path.commonpath([run_dir, home]) == home:
+        record = dict(record, run_dir=os.path.relpath(run_dir, os.path.abspath(out)))
+    return record
+
+
 def publish(experiment, runs_dir, out, command=None, dataset=None, at_a_time=None):
     """The files above; returns the records published. at_a_time: how many runs trained side
     by side, for the wall-clock estimate in COMMAND.md."""
@@ -52,7 +64,8 @@ def publish(experiment, runs_dir, out, command=None, dataset=None, at_a_time=Non
     records = report.load_results([results], missing_ok=False)
     dataset = dataset or records[0]['dataset']
     os.makedirs(out, exist_ok=True)
-    shutil.copyfile(results, os.path.join(out, RESULTS_FILE))
+    write_text(os.path.join(out, RESULTS_FILE), ''.join(
+        json.dumps(portable(record, out), sort_keys=True) + '\n' for record in records))
     table, = report.build([dataset], records, paper_numbers(), out)
     write_text(os.path.join(out, 'report.md'), table.markdown())
     report.figure7(records, out, datasets=(dataset,))

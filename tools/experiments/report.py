@@ -65,6 +65,18 @@ LABELS = dict(paper.LABELS, merge_and_run='Merge-and-run', cifar10='CIFAR-10',
 # ---------------------------------------------------------------------------------------------
 # Input.
 
+def _locate_run_dir(record, results_path):
+    """A relative run_dir is the runner's (relative to where it ran) or a published file's
+    (relative to the file: results/fashion/results.jsonl names runs/...); the second is tried
+    when the first does not exist, so published results find their curves from anywhere."""
+    run_dir = record.get('run_dir')
+    if isinstance(record, dict) and run_dir and not os.path.isabs(run_dir) \
+            and not os.path.isdir(run_dir):
+        beside = os.path.join(os.path.dirname(os.path.abspath(results_path)), run_dir)
+        if os.path.isdir(beside):
+            record['run_dir'] = os.path.normpath(beside)
+
+
 def load_results(paths, missing_ok=True):
     """Records from JSON-lines or JSON-list files. Missing files are skipped when missing_ok (the
     default locations of experiments not run yet), an error otherwise (files the user named)."""
@@ -78,13 +90,14 @@ def load_results(paths, missing_ok=True):
             text = f.read()
         try:
             if text.lstrip().startswith('['):
-                records.extend(json.loads(text))
+                found = json.loads(text)
             else:
-                for line in text.splitlines():
-                    if line.strip():
-                        records.append(json.loads(line))
+                found = [json.loads(line) for line in text.splitlines() if line.strip()]
         except ValueError as e:
             raise ValueError('%s: not JSON lines or a JSON list (%s)' % (path, e)) from None
+        for record in found:
+            _locate_run_dir(record, path)
+        records.extend(found)
     for record in records:
         for field in ('dataset', 'family', 'test_error'):
             if field not in record:
