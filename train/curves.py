@@ -18,17 +18,23 @@ def _label(run_dir):
     return rundir.model_name(run_dir) or os.path.basename(os.path.normpath(run_dir))
 
 
-def plot_runs(run_dirs, out, labels=None, title=None):
+def _pyplot():
+    """pyplot on the file-only backend (no display here or on a training node), and the colour
+    cycle both figures draw their networks in."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
+    return plt, plt.rcParams['axes.prop_cycle'].by_key()['color']
+
+
+def plot_runs(run_dirs, out, labels=None, title=None):
+    plt, colors = _pyplot()
     if not labels:
         labels = [_label(run_dir) for run_dir in run_dirs]
         if len(set(labels)) < len(labels):  # same model twice: tell the runs apart by folder
             labels = [os.path.basename(os.path.normpath(run_dir)) for run_dir in run_dirs]
     fig, ax_loss = plt.subplots(figsize=(6.4, 4.6))
     ax_err = ax_loss.twinx()
-    colors = plt.rcParams['axes.prop_cycle'].by_key()['color']
     from matplotlib.lines import Line2D
     # One legend entry per run (its colour) and one per line style, below the axes, so that
     # the legend never hides a curve however many runs are overlaid.
@@ -65,12 +71,9 @@ def plot_seeds(groups, out, title=None):
     loss; right, the test error over the second half of training, where the families' final
     differences (tenths of a point) would vanish on the first epochs' scale. Each line is the
     mean over the seeds at that epoch, the band spans their lowest and highest value."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
     import numpy as np
+    plt, colors = _pyplot()
     fig, (ax_loss, ax_err) = plt.subplots(1, 2, figsize=(9.6, 4.2))
-    colors = plt.rcParams['axes.prop_cycle'].by_key()['color']
     last, spans = 0, []
     for i, (label, run_dirs) in enumerate(groups):
         logs = [rundir.read_log(run_dir) for run_dir in run_dirs]

@@ -69,9 +69,8 @@ def _locate_run_dir(record, results_path):
     """A relative run_dir is the runner's (relative to where it ran) or a published file's
     (relative to the file: results/fashion/results.jsonl names runs/...); the second is tried
     when the first does not exist, so published results find their curves from anywhere."""
-    run_dir = record.get('run_dir')
-    if isinstance(record, dict) and run_dir and not os.path.isabs(run_dir) \
-            and not os.path.isdir(run_dir):
+    run_dir = record.get('run_dir') if isinstance(record, dict) else None
+    if run_dir and not os.path.isabs(run_dir) and not os.path.isdir(run_dir):
         beside = os.path.join(os.path.dirname(os.path.abspath(results_path)), run_dir)
         if os.path.isdir(beside):
             record['run_dir'] = os.path.normpath(beside)
