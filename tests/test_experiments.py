@@ -337,6 +337,22 @@ def test_published_results_name_their_runs_from_anywhere(tmp_path, monkeypatch):
     assert got['run_dir'] == str(run)
 
 
+def test_runner_results_find_their_runs_after_the_checkout_moved(tmp_path):
+    """A runner's results.jsonl names its runs by the absolute path of the machine that trained;
+    in a checkout elsewhere the report finds each run in the folder beside the file, and a
+    run_dir that exists as written is left alone."""
+    exp = tmp_path / 'clone' / 'runs' / 'fashion-compare'
+    (exp / 'r-s0').mkdir(parents=True)
+    (tmp_path / 'there' / 'r-s1').mkdir(parents=True)
+    gone = dict(run_dir='/gone/machine/runs/fashion-compare/r-s0', family='dmrnet',
+                dataset='fashion', test_error=7.0)
+    kept = dict(gone, run_dir=str(tmp_path / 'there' / 'r-s1'))
+    lost = dict(gone, run_dir='/gone/machine/runs/fashion-compare/r-s9')
+    (exp / 'results.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in (gone, kept, lost)))
+    got = ex_report.load_results([str(exp / 'results.jsonl')])
+    assert [r['run_dir'] for r in got] == [str(exp / 'r-s0'), kept['run_dir'], lost['run_dir']]
+
+
 def test_resumable_lists_what_an_interrupted_run_needs(tmp_path, capsys):
     """tools/experiments/resumable.py: for each interrupted run its description, log and the
     checkpoint pairs its pointers name; nothing of finished runs or of runs without a

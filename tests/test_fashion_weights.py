@@ -12,6 +12,7 @@ import mxnet as mx
 import numpy as np
 from dmrnet.symbols import get_model, registry
 from dmrnet.symbols.deploy import import_model
+from dmrnet.tools.experiments.report import load_results
 
 PUBLISHED = os.path.join(registry.WEIGHTS_ROOT, 'fashion')
 DATA = os.path.join(os.path.dirname(registry.WEIGHTS_ROOT), 'data', 'fashion')
@@ -20,8 +21,7 @@ WEIGHTS_LIMIT = 2 << 20
 
 
 def _seed0_record(model):
-    with open(os.path.join(PUBLISHED, 'results.jsonl')) as f:
-        records = [json.loads(line) for line in f if line.strip()]
+    records = load_results([os.path.join(PUBLISHED, 'results.jsonl')], missing_ok=False)
     found = [r for r in records if r['model'] == model and r['seed'] == 0]
     assert len(found) == 1, '%s: %d seed-0 records' % (model, len(found))
     return found[0]

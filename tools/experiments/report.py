@@ -66,14 +66,20 @@ LABELS = dict(paper.LABELS, merge_and_run='Merge-and-run', cifar10='CIFAR-10',
 # Input.
 
 def _locate_run_dir(record, results_path):
-    """A relative run_dir is the runner's (relative to where it ran) or a published file's
-    (relative to the file: results/fashion/results.jsonl names runs/...); the second is tried
-    when the first does not exist, so published results find their curves from anywhere."""
+    """Where a record's run folder is now. Its run_dir as written wins when it exists (the
+    runner's, absolute or relative to where it ran); otherwise, beside the results file: a
+    published file names runs relative to itself (results/fashion/results.jsonl names runs/...),
+    and a runner's results.jsonl sits in the folder that holds its runs, so runs kept in a
+    repository are found from any working folder and in a checkout at any path."""
     run_dir = record.get('run_dir') if isinstance(record, dict) else None
-    if run_dir and not os.path.isabs(run_dir) and not os.path.isdir(run_dir):
-        beside = os.path.join(os.path.dirname(os.path.abspath(results_path)), run_dir)
+    if not run_dir or os.path.isdir(run_dir):
+        return
+    here = os.path.dirname(os.path.abspath(results_path))
+    for beside in ([] if os.path.isabs(run_dir) else [os.path.join(here, run_dir)]) \
+            + [os.path.join(here, os.path.basename(os.path.normpath(run_dir)))]:
         if os.path.isdir(beside):
             record['run_dir'] = os.path.normpath(beside)
+            return
 
 
 def load_results(paths, missing_ok=True):
