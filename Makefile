@@ -11,7 +11,25 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
-STAMP  := $(VENV)/.installed
+
+# BUILD: which MXNet the venv gets. auto (the default): the GPU build (mxnet-cu112 with NVIDIA's
+# CUDA 11 runtime wheels, requirements-gpu.txt) where the machine has an NVIDIA driver, else the
+# CPU build (requirements.txt). Switching rebuilds the venv's MXNet (the two cannot coexist).
+BUILD  ?= auto
+DRIVER := $(firstword $(wildcard /proc/driver/nvidia/version) \
+            $(shell ldconfig -p 2>/dev/null | grep -o '/[^ ]*/libcuda\.so\.1$$' | head -n 1))
+ifeq ($(BUILD),auto)
+  override BUILD := $(if $(DRIVER),gpu,cpu)
+  BUILD_WHY := $(if $(DRIVER),NVIDIA driver found ($(DRIVER)),no NVIDIA driver found); BUILD=cpu or BUILD=gpu chooses
+else
+  BUILD_WHY := BUILD=$(BUILD)
+endif
+ifeq ($(filter $(BUILD),cpu gpu),)
+  $(error BUILD=$(BUILD): use BUILD=cpu, BUILD=gpu or BUILD=auto)
+endif
+REQUIREMENTS := $(if $(filter gpu,$(BUILD)),requirements-gpu.txt,requirements.txt)
+OTHER_BUILD  := $(if $(filter gpu,$(BUILD)),cpu,gpu)
+STAMP  := $(VENV)/.installed-$(BUILD)
 
 GPUS   ?=
 DATA   ?= data
@@ -21,27 +39,36 @@ EPOCHS ?=
 ARGS   ?=
 ILSVRC ?=
 # Experiments: DATASET (comma-separated), SCALE (shrink epochs for a smoke run), SEEDS (runs per
-# configuration), GPUS_PER_RUN (default: the authors' 32 images a device where GPUS allows).
+# configuration), GPUS_PER_RUN (default: the authors' 32 images a device where GPUS allows),
+# L (digits-compare and fashion-compare: L of the three networks, default 12).
 DATASET ?=
 SCALE  ?=
 SEEDS  ?=
 GPUS_PER_RUN ?=
+L      ?=
 
 # Flags only when given, so each script keeps its own recipe otherwise.
 TRAIN_FLAGS = --gpus '$(GPUS)' $(if $(MODEL),--model $(MODEL)) $(if $(EPOCHS),--epochs $(EPOCHS)) $(ARGS)
+# Before data is downloaded or packed for a GPU run: one line and exit 2 when GPUS cannot run.
+GPU_CHECK = $(if $(GPUS),$(PY) -m dmrnet.utils.gpus --check '$(GPUS)')
 
-.PHONY: venv test demo params clean-venv bench bench-step \
+.PHONY: venv test demo params clean-venv bench bench-step test-gpu-build gpu-check \
         data-digits data-cifar10 data-cifar100 data-svhn data-imagenet bench-data \
         cifar10 cifar100 svhn imagenet \
         table2 table3 table5 figure6 imagenet-compare digits-compare report paths flow \
         data-fashion fashion fashion-recipe fashion-compare fashion-keep fashion-publish
 
 venv: $(STAMP)
+	@echo "venv: $(VENV) has the $(BUILD) build of MXNet ($(BUILD_WHY))"
 
 # Idempotent: the stamp is newer than every file that defines the environment.
-$(STAMP): setup.py requirements.txt requirements-test.txt $(wildcard */__init__.py */*/__init__.py)
+$(STAMP): setup.py requirements.txt requirements-gpu.txt requirements-common.txt \
+          requirements-test.txt $(wildcard */__init__.py */*/__init__.py)
+	@echo "make venv: installing the $(BUILD) build of MXNet into $(VENV) ($(BUILD_WHY))"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -q -r requirements.txt -r requirements-test.txt
+	if [ -e $(VENV)/.installed-$(OTHER_BUILD) ]; then \
+	  $(PIP) uninstall -q -y mxnet mxnet-cu112 && rm -f $(VENV)/.installed-$(OTHER_BUILD); fi
+	$(PIP) install -q -r $(REQUIREMENTS) -r requirements-test.txt
 	$(PIP) install -q --no-deps onnxruntime==1.16.3
 	$(PIP) install -q --no-deps -e .
 	touch $(STAMP)
@@ -83,6 +110,18 @@ bench-step: venv
 clean-venv:
 	rm -rf $(VENV)
 
+# The GPU build verified on this CPU (about 4.3 GB in $(GPU_VENV), not part of make test): a
+# stand-in libcuda.so.1 compiled at test time, then the GPU build's import, its refusals, a CPU
+# training through it against the CPU build's, and exports across the two (tests/gpu).
+GPU_VENV ?= .venv-gpu
+test-gpu-build: venv
+	$(MAKE) --no-print-directory venv VENV=$(GPU_VENV) BUILD=gpu
+	DMRNET_GPU_VENV=$(abspath $(GPU_VENV)) $(PY) -m pytest -v -rsP tests/gpu
+
+# First thing on a GPU machine: every GPU path of the project, a few minutes (tools/gpu_check.py).
+gpu-check: venv
+	$(PY) tools/gpu_check.py $(if $(GPUS),--gpus $(GPUS)) $(ARGS)
+
 # --- data: each packer does nothing when its output is complete and verified -------------
 data-digits: venv
 	$(PY) data/digits.py --out $(DATA)/digits
@@ -109,33 +148,46 @@ bench-data: venv
 	$(PY) -m dmrnet.tools.bench.data_pipeline
 
 # --- training with the paper's recipes (Section 4) ---------------------------------------
-cifar10: data-cifar10
+cifar10: venv
+	$(GPU_CHECK)
+	$(MAKE) --no-print-directory data-cifar10
 	$(PY) train/cifar.py --dataset cifar10 --data-dir $(DATA)/cifar10 $(TRAIN_FLAGS)
 
-cifar100: data-cifar100
+cifar100: venv
+	$(GPU_CHECK)
+	$(MAKE) --no-print-directory data-cifar100
 	$(PY) train/cifar.py --dataset cifar100 --data-dir $(DATA)/cifar100 $(TRAIN_FLAGS)
 
-svhn: data-svhn
+svhn: venv
+	$(GPU_CHECK)
+	$(MAKE) --no-print-directory data-svhn
 	$(PY) train/svhn.py --data-dir $(DATA)/svhn $(TRAIN_FLAGS)
 
-imagenet: data-imagenet
+imagenet: venv
+	$(GPU_CHECK)
+	$(MAKE) --no-print-directory data-imagenet
 	$(PY) train/imagenet.py --data-dir $(DATA)/imagenet $(TRAIN_FLAGS)
 
-fashion: data-fashion
+fashion: venv
+	$(GPU_CHECK)
+	$(MAKE) --no-print-directory data-fashion
 	$(PY) train/fashion.py --data-dir $(DATA)/fashion $(TRAIN_FLAGS)
 
 # --- the paper's experiments (dmrnet.tools.experiments: resumable, skips finished runs) ----
 EXP = --runs-dir $(RUNS) --data-root $(DATA) $(if $(GPUS),--gpus $(GPUS)) \
       $(if $(GPUS_PER_RUN),--gpus-per-run $(GPUS_PER_RUN)) $(if $(DATASET),--dataset $(DATASET)) \
-      $(if $(SCALE),--scale $(SCALE)) $(if $(SEEDS),--seeds $(SEEDS))
+      $(if $(SCALE),--scale $(SCALE)) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(L),--L $(L))
 
 table2 table3 table5 figure6 imagenet-compare: venv
+	$(GPU_CHECK)
 	$(PY) -m dmrnet.tools.experiments $@ $(EXP)
 	$(PY) -m dmrnet.tools.experiments.report --runs-dir $(RUNS)
 
 # The real experiment this machine can run: ResNet vs DILNet vs DMRNet at L=12 on the digits,
 # 5 seeds each, one scaled recipe for all (about 6 minutes on 2 cores).
-digits-compare: data-digits
+digits-compare: venv
+	$(GPU_CHECK)
+	$(MAKE) --no-print-directory data-digits
 	$(PY) -m dmrnet.tools.experiments digits-compare --L 12 --epochs 4 $(EXP) -- --no-progress
 	$(PY) -m dmrnet.tools.experiments.report digits --runs-dir $(RUNS)
 
@@ -157,7 +209,9 @@ fashion-recipe: data-fashion
 	done; status=0; for pid in $$pids; do wait $$pid || status=1; done; exit $$status
 	$(PY) -m dmrnet.tools.experiments.recipe fashion_val $(RUNS)/fashion-recipe
 
-fashion-compare: data-fashion
+fashion-compare: venv
+	$(GPU_CHECK)
+	$(MAKE) --no-print-directory data-fashion
 	$(PY) -m dmrnet.tools.experiments fashion-compare $(EXP) \
 	    $(if $(GPUS),,--jobs $(FASHION_JOBS)) -- --no-progress
 	$(PY) -m dmrnet.tools.experiments.report fashion --runs-dir $(RUNS)

@@ -4,12 +4,25 @@ The repository keeps the layout users of MXNet's examples expect (symbols/, data
 tools/ at the top level) while the installed API lives under one namespace, `dmrnet.*`, so that
 no generic top-level name such as `data` or `tools` lands in site-packages.
 """
+import os
+
 from setuptools import find_packages, setup
 
 SUBPACKAGES = ('symbols', 'data', 'train', 'tools', 'utils', 'paper')
 # Nested packages too (tools/bench, tools/experiments, ...), each under its folder's name.
 PACKAGES = ['dmrnet.' + top for top in SUBPACKAGES] + [
     'dmrnet.%s.%s' % (top, sub) for top in SUBPACKAGES for sub in find_packages(top)]
+
+
+
+def pinned(requirements_file):
+    """The pins of a requirements file (its own lines; `-r` includes and comments left out), so
+    that the extras and `make venv` install the same versions."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    with open(os.path.join(here, requirements_file)) as f:
+        lines = (line.split('#', 1)[0].strip() for line in f)
+        return [line for line in lines if line and not line.startswith('-')]
+
 
 setup(
     name='dmrnet',
@@ -32,8 +45,9 @@ setup(
         'tqdm>=4.60',
     ],
     extras_require={
-        'cpu': ['mxnet==1.9.1'],
-        'gpu': ['mxnet-cu112==1.9.1'],
+        'cpu': pinned('requirements.txt'),
+        # mxnet-cu112 and the CUDA 11 runtime wheels its libmxnet.so links (dmrnet.utils.cuda)
+        'gpu': pinned('requirements-gpu.txt'),
         'test': ['pytest>=7'],
         'tensorboard': ['tensorboardX==2.6.5'],
     },

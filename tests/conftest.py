@@ -3,9 +3,15 @@
 Packed data sets live under the session's base temporary folder and are packed once per pytest
 session, however many modules use them.
 """
+import os
+
 import pytest
 
 import datagen
+
+# tests/gpu needs the GPU build's environment (4.3 GB): make test-gpu-build builds it and runs
+# them with DMRNET_GPU_VENV set; make test leaves them out.
+collect_ignore = [] if os.environ.get('DMRNET_GPU_VENV') else ['gpu']
 
 
 @pytest.fixture

@@ -228,12 +228,15 @@ def test_weight_decay_on_all_parameters():
 # ----------------------------------------------------------------------------------------
 # Bad input: one line, exit status 2 (user) or 3 (run stopped), nothing lost
 
-@pytest.mark.parametrize('gpus, missing', [('3', '3'), ('0-1', '0,1')])
-def test_missing_gpu(digits, tmp_path, capsys, gpus, missing):
-    code, line = run_main(digits, tmp_path, '--gpus', gpus, capsys=capsys)
+@pytest.mark.parametrize('gpus', ['3', '0-1'])
+def test_gpus_on_the_cpu_build(digits, tmp_path, capsys, gpus):
+    """The CPU build cannot use GPUs: one line naming the build and the fix, before the run
+    folder exists (tests/test_cuda.py has the driver's answers)."""
+    save_dir = tmp_path / 'run'
+    code, line = run_main(digits, save_dir, '--gpus', gpus, capsys=capsys)
     assert code == 2 and 'Traceback' not in line
-    assert '--gpus %s: GPU %s not present (this machine has 0 GPUs; leave --gpus empty to ' \
-           'train on CPU)' % (gpus, missing) in line
+    assert '--gpus %s: the installed MXNet is the CPU build' % gpus.replace('-', ',') in line
+    assert 'make venv BUILD=gpu' in line and not save_dir.exists()
 
 
 def test_amp_on_a_cpu_without_bfloat16(digits, tmp_path, capsys, monkeypatch):

@@ -12,6 +12,7 @@ import mxnet as mx
 from dmrnet.symbols import get_model
 from dmrnet.symbols.registry import preset, resolve
 from dmrnet.train import precision
+from dmrnet.utils import cuda
 from dmrnet.utils.devices import parse_devices
 
 
@@ -31,13 +32,11 @@ def contexts(config):
         raise UserError('--gpus %r: expected ids like "0", "0,1" or "0-7"'
                         % config.gpus) from None
     if gpus:
-        have = mx.context.num_gpus()
-        missing = [g for g in gpus if g >= have]
-        if missing:
-            raise UserError('--gpus %s: GPU %s not present (this machine has %d GPU%s%s)'
-                            % (config.gpus, ','.join(map(str, missing)), have,
-                               '' if have == 1 else 's',
-                               '' if have else '; leave --gpus empty to train on CPU'))
+        # the driver is asked directly: MXNet's own answer (num_gpus) cannot tell a CPU build
+        # from a missing driver from a GPU it has no kernels for
+        problem = cuda.gpu_problem(gpus)
+        if problem:
+            raise UserError(problem)
         return [mx.gpu(g) for g in gpus]
     cpus = [mx.cpu(i) for i in range(config.cpus)]
     if config.amp:
