@@ -87,7 +87,18 @@ def test_runs_skip_finished_and_collect(tmp_path, monkeypatch):
     assert len(results.read_text().splitlines()) == 6
 
 
-def test_gpu_slots_and_dry_run(tmp_path, capsys):
+def test_gpus_this_machine_cannot_use_are_refused_once(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        ex.main(['table5', '--dataset', 'digits', '--runs-dir', str(tmp_path),
+                 '--train-script', FAKE, '--gpus', '0,1', '--epochs', '1'])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and len(err) == 1
+    assert 'the installed MXNet is the CPU build' in err[0] and not (tmp_path / 'table5').exists()
+
+
+def test_gpu_slots_and_dry_run(tmp_path, capsys, monkeypatch):
+    from dmrnet.utils import cuda
+    monkeypatch.setattr(cuda, 'gpu_problem', lambda ids: None)   # the fake trainer needs none
     assert ex.main(['table5', '--dataset', 'digits', '--runs-dir', str(tmp_path),
                     '--train-script', FAKE, '--gpus', '0,1', '--gpus-per-run', '1',
                     '--epochs', '1']) == 0

@@ -72,7 +72,7 @@ from dmrnet.train import rundir
 from dmrnet.train.recipes import recipe_for
 from dmrnet.utils.devices import parse_devices
 from dmrnet.utils.files import write_json, write_jsonl
-from dmrnet.utils import runtime
+from dmrnet.utils import cuda, runtime
 
 log = logging.getLogger('dmrnet.experiments')
 
@@ -570,6 +570,10 @@ def main(argv=None):
                                      ' '.join(command(run, gpu=gpu, **command_options))))
         print('%d runs (%d finished)' % (len(runs), sum(map(finished, runs))))
         return 0
+    # every run would stop with the same line; say it once, before any run folder is made
+    problem = cuda.gpu_problem(listed)
+    if problem:
+        parser.exit(2, '%s: error: %s\n' % (parser.prog, problem))
     experiment_dir = os.path.join(os.path.abspath(args.runs_dir), args.experiment)
     if threading.current_thread() is threading.main_thread():
         # `kill RUNNER_PID` behaves like Ctrl-C: the children are stopped too
