@@ -161,3 +161,33 @@ def test_recipe_choice_lowest_mean_over_families(tmp_path, capsys):
     with pytest.raises(SystemExit):
         recipe.main(['fashion_val', str(tmp_path)])
     assert 'cannot choose yet: wd1e-4 lacks dmrnet' in capsys.readouterr().err
+
+
+def test_comparison_at_two_depths(tmp_path, capsys):
+    """A family comparison measured at L = 12 and 24: a row and three Welch tests per L (each
+    on that L's runs only), and the error-against-L figure beside the paper's CIFAR-10; with one
+    depth, no such figure."""
+    errors = {(12, 'resnet'): [7.7, 7.5], (12, 'dilnet'): [7.4, 7.2], (12, 'dmrnet'): [7.3, 7.1],
+              (24, 'resnet'): [7.0, 7.2], (24, 'dilnet'): [7.1, 6.8], (24, 'dmrnet'): [6.5, 6.6]}
+    path = tmp_path / 'results.jsonl'
+    path.write_text(''.join(json.dumps(dict(dataset='fashion', family=family, L=L, seed=seed,
+                                            test_error=e)) + '\n'
+                            for (L, family), values in errors.items()
+                            for seed, e in enumerate(values)))
+    out = tmp_path / 'rep'
+    assert report.main(['fashion', '--results', str(path), '--out', str(out)]) == 0
+    text = capsys.readouterr().out
+    assert '| Fashion-MNIST | 12 | 7.60 \u00b1 0.14 (2) | 7.30 \u00b1 0.14 (2) |' in text
+    assert '| Fashion-MNIST | 24 | 7.10 \u00b1 0.14 (2) | 6.95 \u00b1 0.21 (2) |' in text
+    table = report.comparison_table(report.load_results([str(path)]), 'fashion')
+    tests = {(L, a, b): diff for L, a, b, diff, _, _ in table.tests}
+    assert len(tests) == 6
+    assert tests[(12, 'resnet', 'dmrnet')] == pytest.approx(0.4)
+    assert tests[(24, 'resnet', 'dmrnet')] == pytest.approx(0.55)
+    assert '| 24 | DILNet - DMRNet | +0.400 |' in text
+    assert (out / 'error_vs_L_fashion.png').stat().st_size > 10000
+    path.write_text(''.join(line + '\n' for line in path.read_text().splitlines()
+                            if '"L": 12' in line))
+    assert report.main(['fashion', '--results', str(path), '--out', str(tmp_path / 'one')]) == 0
+    assert not (tmp_path / 'one' / 'error_vs_L_fashion.png').exists()
+    assert (tmp_path / 'one' / 'fashion.md').exists()

@@ -12,3 +12,8 @@ def paper_numbers(path=None):
     for a file that does not exist."""
     with open(path or PAPER_NUMBERS) as f:
         return json.load(f)
+
+
+def table2_by_L(numbers):
+    """Table 2's rows keyed by L: {L: {'cifar10': {'resnet': [mean, std], ...}, ...}}."""
+    return {row['L']: row for row in numbers['table2_resnet_dilnet_dmrnet']}

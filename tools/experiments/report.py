@@ -28,8 +28,12 @@ is the sample standard deviation (n-1), 0 for a single run. Difference = our mea
 
 Output (--out, default RUNS/report): per table NAME.md (the printed table) and NAME.csv (long
 format: table, dataset, row, column, mean, std, n, paper, paper_std, diff), figure6.png and
-table2_params_DATASET.png, and figure7_DATASET.png (training loss and test error against epochs
-of the L=54 networks, drawn by train/curves.py) for runs with a run_dir.
+table2_params_DATASET.png; error_vs_L_DATASET.png for a family comparison of our own measured at
+two depths or more (ours beside the paper's CIFAR-10 Table 2 at the same L); and, for runs with a
+run_dir, Figure 7-style curves (training loss and test error against epochs, drawn by
+train/curves.py) at every depth: figure7_DATASET.png at L=54 (the paper's Figure 7) or, without
+it, at the smallest L, figure7_DATASET_L<L>.png at the others, each with a _seeds variant where a
+family has several seeds.
 
 Importing this module loads neither MXNet nor the model zoo: the tables need neither, and the
 Figure 7 curves, which read run folders, import them only when drawn.
@@ -46,7 +50,7 @@ from dmrnet import paper
 from dmrnet.tools.analysis.params import AUTHORS_TABLE2
 from dmrnet.tools.analysis.paths import pathnet_mean
 from dmrnet.tools.experiments.layout import EXPERIMENTS, RESULTS_FILE, RUNS_DIR
-from dmrnet.tools.experiments.reference import paper_numbers
+from dmrnet.tools.experiments.reference import paper_numbers, table2_by_L
 from dmrnet.utils.files import atomic_path, save_figure, write_text
 
 log = logging.getLogger('dmrnet.report')
@@ -248,7 +252,7 @@ def _errors(records, **conditions):
 
 def table2(records, numbers, datasets=PAPER_DATASETS, name='table2',
            title='Table 2: test error (%), ResNet vs DILNet vs DMRNet'):
-    by_L = {row['L']: row for row in numbers['table2_resnet_dilnet_dmrnet']}
+    by_L = table2_by_L(numbers)
     table = Table(name, title, ['dataset', 'L'], [], note='ours: mean \u00b1 std (runs); paper: '
                   'mean \u00b1 std of 5 runs; \u0394 = ours - paper')
     for dataset in datasets:
@@ -440,6 +444,7 @@ def build(which, records, numbers, out_dir):
             table.note = (table.note + '; ' if table.note else '') + deviation
     if 'table2' in which or set(OWN_DATASETS) & set(which):
         table2_params_plots(records, numbers, out_dir)
+    error_vs_L_plots(records, numbers, out_dir, [name for name in which if name in OWN_DATASETS])
     return tables
 
 
@@ -504,11 +509,97 @@ def table2_params_plots(records, numbers, out_dir):
     return written
 
 
+# The paper's data set that error_vs_L_plots sets our own comparisons beside: Table 2's CIFAR-10
+# column, the one the paper discusses.
+DEPTH_REFERENCE = 'cifar10'
+
+
+def error_vs_L_plots(records, numbers, out_dir, datasets=OWN_DATASETS):
+    """Test error against L for each family comparison of our own measured at two depths or
+    more, as error_vs_L_<dataset>.png. Left, ours: the mean over seeds and a bar from the lowest
+    to the highest seed. Right, the paper's Table 2 on CIFAR-10 at the same L: mean and std of
+    its 5 runs. Two panels with their own error axes, because the data sets differ: what can be
+    compared is the order of the families and how it changes with L, not the error levels."""
+    by_L = table2_by_L(numbers)
+    written = []
+    for dataset in datasets:
+        runs = _select(records, dataset=dataset, family=paper.FAMILIES, width=1, share=True)
+        depths = sorted({record['L'] for record in runs if record.get('L') is not None})
+        if len(depths) < 2:
+            continue
+        plt = _pyplot()
+        fig, (ours, theirs) = plt.subplots(1, 2, figsize=(10, 4.4))
+        measured = error_by_L(runs)
+        # the families side by side at each L, so that their bars do not hide each other
+        step = 0.015 * (depths[-1] - depths[0])
+        for column, family in enumerate(paper.FAMILIES):
+            color, shift = 'C%d' % column, (column - 1) * step
+            points = measured[family]
+            if points:
+                Ls, means, lows, highs, counts = zip(*points)
+                ours.errorbar([L + shift for L in Ls], means, marker='o', capsize=3, color=color,
+                              yerr=[[mean - low for mean, low in zip(means, lows)],
+                                    [high - mean for mean, high in zip(means, highs)]],
+                              label='%s (seeds: %s)' % (LABELS[family],
+                                                        ', '.join(map(str, counts))))
+            printed = [(L, by_L[L][DEPTH_REFERENCE][family]) for L in depths if L in by_L]
+            if printed:
+                theirs.errorbar([L + shift for L, _ in printed], [mean for _, (mean, _) in printed],
+                                yerr=[std for _, (_, std) in printed], marker='s', ls='--',
+                                capsize=3, color=color, label=LABELS[family])
+        ours.set_title('%s, ours: mean, bar from lowest to highest seed'
+                       % LABELS.get(dataset, dataset), fontsize=9)
+        theirs.set_title('%s, the paper (Table 2): mean \u00b1 std of 5 runs'
+                         % LABELS[DEPTH_REFERENCE], fontsize=9)
+        if not any(L in by_L for L in depths):
+            theirs.text(0.5, 0.5, 'Table 2 has none of these L', ha='center',
+                        transform=theirs.transAxes)
+        for ax in (ours, theirs):
+            ax.set_xticks(depths)
+            ax.set_xlabel('L (ResNet-(2L+2), DILNet-(L+2), DMRNet-(L+2))')
+            ax.set_ylabel('%s test error (%%)' % LABELS.get(
+                dataset if ax is ours else DEPTH_REFERENCE, dataset))
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=8)
+        fig.suptitle('Test error against L on two different data sets: compare the order of the '
+                     'families, not the levels', fontsize=10)
+        path = os.path.join(out_dir, 'error_vs_L_%s.png' % dataset)
+        _save(fig, path)
+        written.append(path)
+    return written
+
+
+def error_by_L(records):
+    """{family: [(L, mean, lowest, highest, runs), ...]} of the final test errors, by L."""
+    points = {}
+    for family in paper.FAMILIES:
+        points[family] = []
+        for L in sorted({record['L'] for record in _select(records, family=family)
+                         if record.get('L') is not None}):
+            errors = _errors(records, family=family, L=L)
+            mean, _, n = stats(errors)
+            points[family].append((L, mean, min(errors), max(errors), n))
+    return points
+
+
+# The depth of the paper's Figure 7 (ResNet-110 against DMRNet-56).
+FIGURE7_L = 54
+
+
+def figure7_stem(dataset, L, depths):
+    """The file name, without .png, of the Figure 7-style curves at depth L of `depths`:
+    figure7_<dataset> at the paper's Figure 7 depth where it was measured, else at the smallest
+    depth (the one a comparison starts with, so that its figures keep their names when deeper
+    runs are added), figure7_<dataset>_L<L> at the others."""
+    headline = FIGURE7_L if FIGURE7_L in depths else min(depths)
+    return 'figure7_%s' % dataset + ('' if L == headline else '_L%d' % L)
+
+
 def figure7(records, out_dir, datasets=PAPER_DATASETS + OWN_DATASETS):
-    """Figure 7-style curves (training loss and test error against epochs) by train/curves.py:
-    per dataset, the families at L=54 (else the largest L where ResNet and DMRNet both have
-    runs), the lowest seed whose run folders all exist. Where a family has several seeds at
-    that L, also figure7_<dataset>_seeds.png: every seed, as mean and range."""
+    """Figure 7-style curves (training loss and test error against epochs) by train/curves.py,
+    per dataset at every L where ResNet and DMRNet both have runs with a log: the families' runs
+    of the lowest seed that has both, and, where a family has several seeds at that L, every
+    seed as mean and range (<stem>_seeds.png). File names: figure7_stem. Returns the paths."""
     try:
         # here, not at the top: they load MXNet, which the tables do without
         from dmrnet.train import rundir
@@ -521,37 +612,45 @@ def figure7(records, out_dir, datasets=PAPER_DATASETS + OWN_DATASETS):
         runs = [record for record in _select(records, dataset=dataset, family=paper.FAMILIES,
                                              width=1, share=True)
                 if record.get('run_dir') and rundir.read_log(record['run_dir'])]
-        common = sorted({record['L'] for record in runs if record['family'] == 'resnet'} &
+        depths = sorted({record['L'] for record in runs if record['family'] == 'resnet'} &
                         {record['L'] for record in runs if record['family'] == 'dmrnet'})
-        if not common:
-            continue
-        L = 54 if 54 in common else common[-1]
-        for seed in sorted({record.get('seed') for record in runs if record['L'] == L}, key=str):
-            chosen = [(LABELS[family], _select(runs, family=family, L=L, seed=seed))
-                      for family in paper.FAMILIES]
-            chosen = [(label, selected[0]['run_dir']) for label, selected in chosen if selected]
-            if {LABELS['resnet'], LABELS['dmrnet']} <= {label for label, _ in chosen}:
-                path = os.path.join(out_dir, 'figure7_%s.png' % dataset)
-                plot_runs([run_dir for _, run_dir in chosen], path,
-                          labels=[label for label, _ in chosen],
-                          title='%s, L = %d, seed %s' % (LABELS.get(dataset, dataset), L, seed))
-                log.info('wrote %s', path)
-                written.append(path)
-                break
-        groups = [(LABELS[family], [record['run_dir']
-                                    for record in _select(runs, family=family, L=L)])
-                  for family in paper.FAMILIES]
-        groups = [(label, run_dirs) for label, run_dirs in groups if run_dirs]
-        if any(len(run_dirs) > 1 for _, run_dirs in groups):
-            path = os.path.join(out_dir, 'figure7_%s_seeds.png' % dataset)
-            try:
-                plot_seeds(groups, path, title='%s, L = %d' % (LABELS.get(dataset, dataset), L))
-            except ValueError as e:   # seeds trained for different epochs: no common curve
-                log.info('no seeds figure for %s: %s', dataset, e)
-                continue
-            log.info('wrote %s', path)
-            written.append(path)
+        for L in depths:
+            at_L = _select(runs, L=L)
+            stem = os.path.join(out_dir, figure7_stem(dataset, L, depths))
+            title = '%s, L = %d' % (LABELS.get(dataset, dataset), L)
+            written += _figure7_one_seed(at_L, stem + '.png', title, plot_runs)
+            written += _figure7_seeds(at_L, stem + '_seeds.png', title, plot_seeds)
     return written
+
+
+def _figure7_one_seed(runs, path, title, plot_runs):
+    """The families' runs of the lowest seed that has ResNet and DMRNet, overlaid."""
+    for seed in sorted({record.get('seed') for record in runs}, key=str):
+        chosen = [(LABELS[family], _select(runs, family=family, seed=seed))
+                  for family in paper.FAMILIES]
+        chosen = [(label, selected[0]['run_dir']) for label, selected in chosen if selected]
+        if {LABELS['resnet'], LABELS['dmrnet']} <= {label for label, _ in chosen}:
+            plot_runs([run_dir for _, run_dir in chosen], path,
+                      labels=[label for label, _ in chosen], title='%s, seed %s' % (title, seed))
+            log.info('wrote %s', path)
+            return [path]
+    return []
+
+
+def _figure7_seeds(runs, path, title, plot_seeds):
+    """Every seed of each family as mean and range, where a family has more than one."""
+    groups = [(LABELS[family], [record['run_dir'] for record in _select(runs, family=family)])
+              for family in paper.FAMILIES]
+    groups = [(label, run_dirs) for label, run_dirs in groups if run_dirs]
+    if not any(len(run_dirs) > 1 for _, run_dirs in groups):
+        return []
+    try:
+        plot_seeds(groups, path, title=title)
+    except ValueError as e:   # seeds trained for different epochs: no common curve
+        log.info('no seeds figure %s: %s', path, e)
+        return []
+    log.info('wrote %s', path)
+    return [path]
 
 
 def main(argv=None):
