@@ -1,5 +1,5 @@
 """Reading a run folder in the training tests: its log, its last checkpoint, and the parameters
-a run starts from."""
+a run starts from; and waiting for processes to end."""
 import json
 import os
 
@@ -34,3 +34,23 @@ def initial_params(seed, model, **kwargs):
     np.random.seed(seed)
     net.initialize()
     return {k: v.data().asnumpy() for k, v in net._collect_params_with_prefix().items()}
+
+
+def processes_gone(pids, seconds):
+    """Wait up to `seconds` for every process of `pids` to end (a zombie counts as ended);
+    returns those still alive."""
+    import time
+    deadline = time.time() + seconds
+    while True:
+        alive = [pid for pid in pids if _alive(pid)]
+        if not alive or time.time() > deadline:
+            return alive
+        time.sleep(0.1)
+
+
+def _alive(pid):
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            return f.read().split()[2] != 'Z'
+    except OSError:
+        return False

@@ -16,6 +16,7 @@ from dmrnet import paper
 from dmrnet.tools.experiments import report as ex_report
 from dmrnet.tools.experiments import runner as ex
 from dmrnet.utils import runtime
+from runs import processes_gone
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FAKE = os.path.join(HERE, 'data', 'fake_train.py')
@@ -202,6 +203,48 @@ def test_sigterm_stops_the_running_training_process(tmp_path):
     with pytest.raises(ProcessLookupError):   # stopped and reaped, not orphaned
         os.kill(child, 0)
     assert not (tmp_path / 'digits-compare' / 'digits-dilnet14-s0').exists()  # no new run
+
+
+def _start_sleeping_runner(tmp_path, seconds='120'):
+    """A runner whose first fake training sleeps; returns (runner, the training's pid)."""
+    env = dict(os.environ, FAKE_TRAIN_SLEEP=seconds)
+    script = os.path.join(REPO, 'tools', 'experiments', 'runner.py')
+    runner = subprocess.Popen([sys.executable, script, 'digits-compare', '--runs-dir',
+                               str(tmp_path), '--train-script', FAKE, '--seeds', '1',
+                               '--epochs', '1'], env=env, cwd=REPO, stderr=subprocess.PIPE,
+                              text=True)
+    pid_file = tmp_path / 'digits-compare' / 'digits-resnet26-s0' / 'pid'
+    deadline = time.time() + 60
+    while not (pid_file.exists() and pid_file.read_text()) and time.time() < deadline:
+        time.sleep(0.2)
+    assert pid_file.exists(), 'the fake training run never started'
+    return runner, int(pid_file.read_text())
+
+
+def test_a_killed_runner_takes_its_training_with_it_and_a_rerun_completes(tmp_path):
+    runner, child = _start_sleeping_runner(tmp_path)
+    runner.kill()                       # SIGKILL: no handler of the runner runs
+    runner.wait()
+    assert not processes_gone([child], 5), 'the training process outlived its killed runner'
+    # an immediate rerun finds nothing holding the folders and finishes every run
+    assert ex.main(['digits-compare', '--runs-dir', str(tmp_path), '--train-script', FAKE,
+                    '--seeds', '1', '--epochs', '1']) == 0
+    results = (tmp_path / 'digits-compare' / 'results.jsonl').read_text().splitlines()
+    assert sorted(json.loads(line)['family'] for line in results) == sorted(paper.FAMILIES)
+
+
+def test_a_second_runner_on_the_same_experiment_is_refused(tmp_path, capsys):
+    first, child = _start_sleeping_runner(tmp_path)
+    try:
+        with pytest.raises(SystemExit) as e:
+            ex.main(['digits-compare', '--runs-dir', str(tmp_path), '--train-script', FAKE,
+                     '--seeds', '1', '--epochs', '1'])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert e.value.code == 2 and len(err) == 1
+        assert 'is being run by another runner (process %d)' % first.pid in err[0]
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.wait(60)
 
 
 def test_passthrough_options_reach_the_train_script(tmp_path):

@@ -12,7 +12,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from runs import initial_params, last_checkpoint, records
+from runs import initial_params, last_checkpoint, processes_gone, records
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAUNCH = os.path.join(REPO, 'tools', 'launch.py')
@@ -103,10 +103,12 @@ def test_launch_propagates_failure_and_cleans_up(tmp_path):
 
 def test_a_killed_launcher_takes_its_processes_with_it(tmp_path):
     """SIGKILL leaves the launcher no chance to clean up: the kernel ends its scheduler,
-    servers and workers (PR_SET_PDEATHSIG) within seconds."""
+    servers and workers (PR_SET_PDEATHSIG with SIGKILL) within seconds."""
     marker = tmp_path / 'pids'
-    child = ('import os, time; open(%r, "a").write("%%d\\n" %% os.getpid()); time.sleep(120)'
-             % str(marker))
+    # workers that ignore SIGTERM, as a training blocked in the KVStore's C++ does (its Python
+    # handler never runs): only SIGKILL as the death signal ends them
+    child = ('import os, signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); '
+             'open(%r, "a").write("%%d\\n" %% os.getpid()); time.sleep(120)' % str(marker))
     launcher = subprocess.Popen([sys.executable, LAUNCH, '-n', '2', '-s', '1', '--',
                                  sys.executable, '-c', child], cwd=REPO,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -121,12 +123,36 @@ def test_a_killed_launcher_takes_its_processes_with_it(tmp_path):
         launcher.kill()
         launcher.wait()
     assert len(pids) == 4 and set(map(int, marker.read_text().split())) <= set(pids)
-    deadline = time.time() + 10
-    alive = pids
-    while alive and time.time() < deadline:
-        time.sleep(0.2)
-        alive = [pid for pid in pids if os.path.exists('/proc/%d' % pid) and
-                 open('/proc/%d/stat' % pid).read().split()[2] != 'Z']
+    alive = processes_gone(pids, 10)
+    assert not alive, alive
+
+
+def test_a_killed_launcher_ends_a_training_dist_sync_job(digits, tmp_path):
+    """The real case: workers training with --kv-store dist_sync (their SIGTERM handler cannot
+    run while they wait in the KVStore). SIGKILL of the launcher leaves nothing alive 10 s
+    later."""
+    save_dir = tmp_path / 'dist'
+    launcher = subprocess.Popen(
+        [sys.executable, LAUNCH, '-n', '2', '-s', '1', '--', sys.executable,
+         os.path.join(REPO, 'train', 'digits.py'), '--data-dir', digits, '--model', 'dmrnet',
+         '--L', '6', '--epochs', '200', '--batch-size', '32', '--num-data-threads', '1',
+         '--no-progress', '--kv-store', 'dist_sync', '--save-dir', str(save_dir)],
+        cwd=REPO, env=dict(os.environ, OMP_NUM_THREADS='1'), stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        log = save_dir / 'train.log'
+        while not (log.exists() and 'parameters; lr' in log.read_text()):
+            assert time.time() < deadline and launcher.poll() is None, 'training never started'
+            time.sleep(0.5)
+        time.sleep(2)                   # well into the first epoch's KVStore traffic
+        with open('/proc/%d/task/%d/children' % (launcher.pid, launcher.pid)) as f:
+            pids = list(map(int, f.read().split()))
+    finally:
+        launcher.kill()
+        launcher.wait()
+    assert len(pids) == 4
+    alive = processes_gone(pids, 10)
     assert not alive, alive
 
 

@@ -7,7 +7,8 @@ Every process gets the DMLC_* environment (DMLC_ROLE, DMLC_PS_ROOT_URI, DMLC_PS_
 DMLC_NUM_SERVER, DMLC_NUM_WORKER); scheduler and servers run `python -c "import mxnet"`, which
 serves until the workers finish; workers run the command. Output lines are tagged with the role
 and rank. The first worker that fails stops the job (its exit status is returned); every child
-is killed on exit, on failure, on Ctrl-C/SIGTERM and after --timeout.
+is killed on exit, on failure, on Ctrl-C/SIGTERM and after --timeout, and by the kernel when
+the launcher itself is killed (dmrnet.utils.process).
 
 local: everything on this machine, over 127.0.0.1 (tests, or several workers on one host).
 ssh:   workers and servers spread round-robin over the hosts of the hostfile (one host per
@@ -23,6 +24,8 @@ import subprocess
 import sys
 import threading
 import time
+
+from dmrnet.utils.process import end_with_parent
 
 
 def free_port(host='127.0.0.1'):
@@ -89,18 +92,6 @@ def ssh_argv(host, env, argv, cwd):
             (['-p', port] if port else []) + [host, remote])
 
 
-def _end_with_launcher():
-    """In the child, before it runs: the kernel sends it SIGTERM when the launcher dies, however
-    the launcher dies (SIGKILL included), so no scheduler, server or worker runs on
-    unsupervised (Linux's PR_SET_PDEATHSIG; elsewhere a no-op)."""
-    try:
-        import ctypes
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 class Job:
     def __init__(self, procs, launcher, out=sys.stdout):
         self.procs, self.launcher, self.out = procs, launcher, out
@@ -123,7 +114,7 @@ class Job:
                 full, penv = ssh_argv(host, env, argv, cwd), dict(os.environ)
             p = subprocess.Popen(full, env=penv, stdout=subprocess.PIPE,
                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                 start_new_session=True, preexec_fn=_end_with_launcher)
+                                 start_new_session=True, preexec_fn=end_with_parent())
             self.children.append((tag, p))
             threading.Thread(target=self._pump, args=(tag, p.stdout), daemon=True).start()
 

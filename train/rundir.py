@@ -280,9 +280,11 @@ class FolderLock:
         except BlockingIOError:
             holder = os.pread(self.fd, 32, 0).decode(errors='replace').strip() or 'unknown'
             os.close(self.fd)
-            raise FolderInUse('%s is in use by process %s (another training writes there); '
-                              'wait for it to end or choose another --save-dir'
-                              % (run_dir, holder)) from None
+            error = FolderInUse('%s is in use by process %s (another training writes there); '
+                                'wait for it to end or choose another --save-dir'
+                                % (run_dir, holder))
+            error.holder = holder
+            raise error from None
         os.ftruncate(self.fd, 0)
         os.pwrite(self.fd, str(os.getpid()).encode(), 0)
 

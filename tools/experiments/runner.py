@@ -72,6 +72,7 @@ from dmrnet.train import rundir
 from dmrnet.train.recipes import recipe_for
 from dmrnet.utils.devices import parse_devices
 from dmrnet.utils.files import write_json, write_jsonl
+from dmrnet.utils.process import end_with_parent
 from dmrnet.utils import cuda, runtime
 
 log = logging.getLogger('dmrnet.experiments')
@@ -294,8 +295,10 @@ def launch(run, slot, threads=None, **command_options):
     with open(os.path.join(run['run_dir'], 'train.out'), 'ab') as out:
         out.write(('$ %s%s\n' % (shown, ' '.join(cmd))).encode())
         out.flush()
+        # a runner killed outright takes its trainings with it: an orphan would train on
+        # unwatched, holding the folder a rerun of the runner resumes
         process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=REPOSITORY,
-                                   env=env)
+                                   env=env, preexec_fn=end_with_parent())
         with _children_lock:
             _children.add(process)
         try:
@@ -575,6 +578,20 @@ def main(argv=None):
     if problem:
         parser.exit(2, '%s: error: %s\n' % (parser.prog, problem))
     experiment_dir = os.path.join(os.path.abspath(args.runs_dir), args.experiment)
+    try:
+        # one runner per experiment folder: two would take each other's runs for failures
+        runner_lock = rundir.FolderLock(experiment_dir)
+    except rundir.FolderInUse as e:
+        parser.exit(2, '%s: error: %s is being run by another runner (process %s): wait for it '
+                       'to end, or give this one another --runs-dir\n'
+                    % (parser.prog, experiment_dir, e.holder))
+    try:
+        return _run_experiment(args, runs, gpus, experiment_dir, command_options)
+    finally:
+        runner_lock.release()
+
+
+def _run_experiment(args, runs, gpus, experiment_dir, command_options):
     if threading.current_thread() is threading.main_thread():
         # `kill RUNNER_PID` behaves like Ctrl-C: the children are stopped too
         signal.signal(signal.SIGTERM, _raise_interrupt)
