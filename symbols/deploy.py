@@ -4,7 +4,9 @@ Exported models are MXNet's static format, `prefix-symbol.json` + `prefix-NNNN.p
 load with `gluon.SymbolBlock.imports(prefix-symbol.json, ['data'], params)` and with the Module
 API (`mx.model.load_checkpoint(prefix, epoch)`); the single input is named `data`.
 
-    export_model / import_model / export_onnx   write and read those files (atomically)
+    export_model / import_model / export_onnx   write and read those files; a model's files
+                                                are written as a set (ExportSet: verified, then
+                                                moved into place; see its docstring)
     DeployableExport                            makes `net.export(...)` (and GluonCV's
                                                 `export_block`) write the same deployment graph
     pooling_for_deployment                      the training-time spatial mean -> Pooling
@@ -13,6 +15,8 @@ API (`mx.model.load_checkpoint(prefix, epoch)`); the single input is named `data
     load_checkpoint, to_block, fp32_block,      exported files -> runnable blocks; INT8
     quantize, save_symbol_model                 quantization with MXNet's oneDNN tooling
 """
+import errno
+import glob
 import json
 import logging
 import os
@@ -21,7 +25,7 @@ import warnings
 import mxnet as mx
 from mxnet.gluon import HybridBlock, nn
 
-from dmrnet.utils.files import atomic_path
+from dmrnet.utils.files import atomic_path, remove_stale_partials, write_json
 
 # INT8 calibration: 'naive' (min/max of the layer outputs) kept the test error within noise of
 # fp32 on the digits and calibrates in seconds; 'entropy' is offered too.
@@ -104,6 +108,153 @@ def input_description(input_shape, mean=None, std=None, raw_input=False):
     return described
 
 
+class ExportError(OSError):
+    """An export whose files did not read back as written (a full disk, most likely): nothing
+    was moved into place. An OSError (EIO), so that a training run stops as on any failed
+    write, keeping its checkpoints."""
+
+    def __init__(self, message, path):
+        super().__init__(errno.EIO, message, path)
+
+
+class ExportSet:
+    """The files of one exported model (symbol, params, meta), written as checkpoints are.
+
+        with ExportSet(prefix, epoch) as files:
+            net.export(files.temporary_prefix, epoch)      # or write files.temporary(kind)
+            files.meta(meta)                               # optional
+        # here: verified and in place
+
+    Everything is written under temporary names (`.NAME.partial-PID`) beside the targets and
+    read back: the symbol must parse and the params file must hold exactly the symbol's
+    parameters (a full disk truncates it silently: MXNet's writer reports nothing). Only then
+    is a pending list of the renames written, the renames made and the list removed. A reader
+    through import_model therefore sees the old complete set or the new one: an export killed
+    between two renames is finished by the next reader or export of the prefix (the files were
+    verified before the list was written), and one killed earlier leaves only temporaries, which
+    the next export of the prefix removes. On failure the temporaries are removed at once."""
+
+    KINDS = ('symbol', 'params', 'meta')
+
+    def __init__(self, prefix, epoch=0):
+        self.prefix, self.epoch = prefix, epoch
+        self.directory = os.path.dirname(os.path.abspath(prefix))
+        self.name = os.path.basename(prefix)
+        self.temporary_prefix = os.path.join(self.directory, '.%s.partial-%d'
+                                             % (self.name, os.getpid()))
+        self._meta = None
+
+    def final(self, kind):
+        return {'symbol': '%s-symbol.json' % self.prefix,
+                'params': '%s-%04d.params' % (self.prefix, self.epoch),
+                'meta': '%s-meta.json' % self.prefix}[kind]
+
+    def temporary(self, kind):
+        return {'symbol': '%s-symbol.json' % self.temporary_prefix,
+                'params': '%s-%04d.params' % (self.temporary_prefix, self.epoch),
+                'meta': '%s-meta.json' % self.temporary_prefix}[kind]
+
+    def meta(self, meta):
+        self._meta = meta
+
+    def __enter__(self):
+        os.makedirs(self.directory, exist_ok=True)
+        finish_export(self.prefix)
+        remove_stale_partials(self.directory, '.%s.partial-*' % glob.escape(self.name))
+        return self
+
+    def __exit__(self, kind, error, traceback):
+        if kind is None:
+            try:
+                self._commit()
+                return False
+            except BaseException:
+                if not os.path.exists(pending_path(self.prefix)):
+                    self._discard()
+                # else: verified and listed; the next reader or export finishes the renames
+                raise
+        self._discard()
+        return False
+
+    def _commit(self):
+        if self._meta is not None:
+            write_json(self.temporary('meta'), self._meta)
+        try:
+            verify_export(self.temporary('symbol'), self.temporary('params'),
+                          shown=(self.final('symbol'), self.final('params')))
+        except ValueError as e:
+            raise ExportError('%s; nothing was written' % e, self.final('params')) from None
+        renames = [(self.temporary(kind), self.final(kind)) for kind in self.KINDS
+                   if os.path.exists(self.temporary(kind))]
+        for tmp, _ in renames:
+            with open(tmp, 'rb') as f:
+                os.fsync(f.fileno())
+        write_json(pending_path(self.prefix), renames)
+        finish_export(self.prefix)
+
+    def _discard(self):
+        for kind in self.KINDS:
+            try:
+                os.remove(self.temporary(kind))
+            except FileNotFoundError:
+                pass
+
+
+def pending_path(prefix):
+    """The list of renames of an export being moved into place."""
+    directory, name = os.path.split(os.path.abspath(prefix))
+    return os.path.join(directory, '.%s.export-pending' % name)
+
+
+def finish_export(prefix):
+    """Make the renames of an export interrupted while moving its verified files into place;
+    True if there was one."""
+    pending = pending_path(prefix)
+    try:
+        with open(pending) as f:
+            renames = json.load(f)
+    except FileNotFoundError:
+        return False
+    except ValueError:  # the list itself was being written: nothing was renamed yet
+        os.remove(pending)
+        return False
+    for tmp, final in renames:
+        if os.path.exists(tmp):
+            os.replace(tmp, final)
+    os.remove(pending)
+    return True
+
+
+def verify_export(sym_file, params_file, shown=None):
+    """Raise ValueError naming the file unless `sym_file` is a symbol that parses and
+    `params_file` loads and holds exactly its parameters (`arg:`/`aux:` names). `shown`: the
+    (symbol, params) names the message uses instead (the targets of temporary files)."""
+    shown_sym, shown_params = shown or (sym_file, params_file)
+    try:
+        sym = mx.sym.load(sym_file)
+    except (mx.base.MXNetError, ValueError, OSError) as e:
+        raise ValueError('%s is not a readable MXNet symbol file (%s)'
+                         % (shown_sym, _reason(e))) from None
+    try:
+        saved = set(mx.nd.load(params_file))
+    except (mx.base.MXNetError, ValueError, OSError) as e:
+        raise ValueError('%s is not a readable MXNet parameter file (%s; a full disk truncates '
+                         'it)' % (shown_params, _reason(e))) from None
+    expected = ({'arg:' + name for name in sym.list_arguments() if name != 'data'} |
+                {'aux:' + name for name in sym.list_auxiliary_states()})
+    if saved != expected:
+        raise ValueError('%s does not hold the parameters of %s: %d of its %d present, %d '
+                         'foreign (%s)' % (shown_params, shown_sym, len(saved & expected),
+                                           len(expected), len(saved - expected),
+                                           ', '.join(sorted(expected ^ saved)[:3])))
+
+
+def _reason(error):
+    """The last line of an MXNet error (its C++ stack trace comes before)."""
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__
+
+
 def export_model(net, prefix, epoch=0, input_shape=None, ctx=None, metadata=None, mean=None,
                  std=None, raw_input=False):
     """Hybridize (static_alloc, static_shape), run one forward pass and export.
@@ -117,8 +268,6 @@ def export_model(net, prefix, epoch=0, input_shape=None, ctx=None, metadata=None
     """
     ctx = ctx or mx.cpu()
     input_shape = tuple(input_shape or input_shape_for(net))
-    directory = os.path.dirname(os.path.abspath(prefix))
-    os.makedirs(directory, exist_ok=True)
     if raw_input:
         if mean is None or std is None:
             raise ValueError('raw_input needs the mean and std the network was trained with')
@@ -129,26 +278,20 @@ def export_model(net, prefix, epoch=0, input_shape=None, ctx=None, metadata=None
         net = wrapper
     net.hybridize(static_alloc=True, static_shape=True)
     net(mx.nd.zeros(input_shape, ctx=ctx)).wait_to_read()
-    sym_file, params_file = '%s-symbol.json' % prefix, '%s-%04d.params' % (prefix, epoch)
-    # Gluon writes both files itself; export to a temporary prefix, then rename each file.
-    tmp_prefix = os.path.join(directory, '.%s.partial' % os.path.basename(prefix))
-    net.export(tmp_prefix, epoch=epoch)
-    if not isinstance(net, DeployableExport):  # a plain Gluon block (GluonCV's, a wrapper)
-        pooling_for_deployment('%s-symbol.json' % tmp_prefix)
-    os.replace('%s-symbol.json' % tmp_prefix, sym_file)
-    os.replace('%s-%04d.params' % (tmp_prefix, epoch), params_file)
-    if metadata is not None:
-        meta = dict(metadata, input_shape=list(input_shape), epoch=epoch,
-                    input=input_description(input_shape, mean, std, raw_input))
-        with atomic_path('%s-meta.json' % prefix) as tmp:
-            with open(tmp, 'w') as f:
-                json.dump(meta, f, indent=1, sort_keys=True)
-    return sym_file, params_file
+    with ExportSet(prefix, epoch) as files:
+        net.export(files.temporary_prefix, epoch=epoch)
+        if not isinstance(net, DeployableExport):  # a plain Gluon block (GluonCV's, a wrapper)
+            pooling_for_deployment(files.temporary('symbol'))
+        if metadata is not None:
+            files.meta(dict(metadata, input_shape=list(input_shape), epoch=epoch,
+                            input=input_description(input_shape, mean, std, raw_input)))
+    return files.final('symbol'), files.final('params')
 
 
 def import_model(prefix, epoch=0, ctx=None):
     """Load an exported model as a SymbolBlock."""
     ctx = ctx or mx.cpu()
+    finish_export(prefix)
     sym_file, params_file = '%s-symbol.json' % prefix, '%s-%04d.params' % (prefix, epoch)
     for f in (sym_file, params_file):
         if not os.path.exists(f):
@@ -364,36 +507,34 @@ def fp32_block(sym, arg_params, aux_params, ctx=None):
     return block
 
 
-def export_bfloat16(prefix, out_prefix, epoch=0, input_shape=None):
+def export_bfloat16(prefix, out_prefix, epoch=0, input_shape=None, metadata=None):
     """Write `out_prefix`, the exported float32 model `prefix` computing in bfloat16 where
     oneDNN has it (MXNet's AMP conversion; parameters stay float32 and the output is float32):
     the inference path for CPUs with native bfloat16, beside float32 and INT8. Downstream code
     loads it like any exported model (Module, SymbolBlock). The casts AMP inserts are kept
-    (Gluon's export would drop them and write the float32 graph back)."""
+    (Gluon's export would drop them and write the float32 graph back). `metadata`: the
+    -meta.json of the set."""
     from mxnet.contrib import amp
     ctx = mx.cpu()
     block = amp.convert_hybrid_block(import_model(prefix, epoch, ctx), target_dtype='bfloat16',
                                      cast_optional_params=False, ctx=ctx)
     block.hybridize(static_alloc=True, static_shape=True)
     block(mx.nd.zeros(tuple(input_shape or (1, 3, 32, 32)), ctx=ctx)).wait_to_read()
-    directory = os.path.dirname(os.path.abspath(out_prefix))
-    tmp_prefix = os.path.join(directory, '.%s.partial' % os.path.basename(out_prefix))
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')
-        block.export(tmp_prefix, epoch=epoch, remove_amp_cast=False)
-    files = ('%s-symbol.json' % out_prefix, '%s-%04d.params' % (out_prefix, epoch))
-    os.replace('%s-symbol.json' % tmp_prefix, files[0])
-    os.replace('%s-%04d.params' % (tmp_prefix, epoch), files[1])
-    return files
+    with ExportSet(out_prefix, epoch) as files:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            block.export(files.temporary_prefix, epoch=epoch, remove_amp_cast=False)
+        if metadata is not None:
+            files.meta(metadata)
+    return files.final('symbol'), files.final('params')
 
 
 def save_symbol_model(prefix, sym, arg_params, aux_params, epoch=0):
     """Write a (symbol, arg_params, aux_params) model as prefix-symbol.json + prefix-NNNN.params,
-    each file atomically."""
-    with atomic_path('%s-symbol.json' % prefix) as tmp:
-        sym.save(tmp)
-    with atomic_path('%s-%04d.params' % (prefix, epoch)) as tmp:
+    as one verified set (ExportSet)."""
+    with ExportSet(prefix, epoch) as files:
+        sym.save(files.temporary('symbol'))
         save_dict = {'arg:%s' % k: v.as_in_context(mx.cpu()) for k, v in arg_params.items()}
         save_dict.update({'aux:%s' % k: v.as_in_context(mx.cpu()) for k, v in aux_params.items()})
-        mx.nd.save(tmp, save_dict)
-    return '%s-symbol.json' % prefix, '%s-%04d.params' % (prefix, epoch)
+        mx.nd.save(files.temporary('params'), save_dict)
+    return files.final('symbol'), files.final('params')

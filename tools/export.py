@@ -16,8 +16,7 @@ import sys
 
 from dmrnet.symbols import get_model, preset  # noqa: F401  (importing dmrnet sets threads first)
 from dmrnet.symbols.deploy import (export_bfloat16, export_model, export_onnx,
-                                   input_shape_for)
-from dmrnet.utils.files import write_json
+                                   input_description, input_shape_for)
 from dmrnet.train.build import mxnet_reason
 from dmrnet.train.precision import no_bfloat16_reason
 import mxnet as mx  # noqa: E402  (after dmrnet: threads first)
@@ -106,17 +105,23 @@ def main(argv=None):
         shape = (1,) + tuple(dataset_info(args.dataset)['image_shape'])
     meta = dict(model=args.model, kwargs=kwargs, fused=args.fused, source=args.params,
                 dataset=args.dataset)
-    sym, params = export_model(net, args.prefix, args.epoch, input_shape=shape, metadata=meta,
-                               mean=mean, std=std, raw_input=args.raw_input)
-    logging.info('wrote %s and %s', sym, params)
-    if args.bfloat16:
-        bf16 = args.prefix + '-bf16'
-        files = export_bfloat16(args.prefix, bf16, args.epoch, shape)
-        write_json(bf16 + '-meta.json', dict(json.load(open(args.prefix + '-meta.json')),
-                                             compute='bfloat16'))
-        logging.info('wrote %s and %s', *files)
-    if args.onnx:
-        logging.info('wrote %s', export_onnx(args.prefix, args.epoch, shape))
+    try:
+        sym, params = export_model(net, args.prefix, args.epoch, input_shape=shape,
+                                   metadata=meta, mean=mean, std=std, raw_input=args.raw_input)
+        logging.info('wrote %s and %s', sym, params)
+        if args.bfloat16:
+            files = export_bfloat16(args.prefix, args.prefix + '-bf16', args.epoch, shape,
+                                    metadata=dict(meta, input_shape=list(shape),
+                                                  epoch=args.epoch, compute='bfloat16',
+                                                  input=input_description(shape, mean, std,
+                                                                          args.raw_input)))
+            logging.info('wrote %s and %s', *files)
+        if args.onnx:
+            logging.info('wrote %s', export_onnx(args.prefix, args.epoch, shape))
+    except OSError as e:  # a full disk, a folder that cannot be written
+        print('%s: error: cannot write %s (%s)' % (parser.prog, e.filename or args.prefix,
+                                                   e.strerror or e), file=sys.stderr)
+        return 2
     return 0
 
 

@@ -8,6 +8,14 @@ import json
 import os
 
 
+def cache_path(name):
+    """Where dmrnet keeps what it measured on this machine (the form selection, the --amp
+    decision): ~/.cache/dmrnet/NAME, or $DMRNET_CACHE_DIR/NAME."""
+    folder = os.environ.get('DMRNET_CACHE_DIR') or os.path.join(
+        os.path.expanduser('~'), '.cache', 'dmrnet')
+    return os.path.join(folder, name)
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """Yield a temporary path next to `path`; on success it replaces `path`, on any error it is
@@ -26,14 +34,18 @@ def atomic_path(path):
         raise
 
 
-def remove_stale_partials(folder):
-    """Remove the temporary files (`.NAME.partial-PID`) that writers killed mid-write left in
+def remove_stale_partials(folder, pattern='.*.partial-*'):
+    """Remove the temporary files (`.NAME.partial-PID...`) that writers killed mid-write left in
     `folder`; those of live processes stay. Returns the paths removed."""
     import glob
+    import re
     removed = []
-    for path in glob.glob(os.path.join(glob.escape(folder), '.*.partial-*')):
+    for path in glob.glob(os.path.join(glob.escape(folder), pattern)):
+        match = re.search(r'\.partial-(\d+)', os.path.basename(path))
+        if match is None:
+            continue
         try:
-            pid = int(path.rsplit('-', 1)[1])
+            pid = int(match.group(1))
         except ValueError:
             continue
         if pid != os.getpid() and _alive(pid):
