@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from dmrnet.utils import cuda, gpus
+from dmrnet.utils import cuda, gpus, runtime
 from standin_cuda import compile_c, compile_standin
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

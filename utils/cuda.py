@@ -29,6 +29,8 @@ import os
 import struct
 import sys
 
+from dmrnet.utils import runtime
+
 log = logging.getLogger('dmrnet.cuda')
 
 # (wheel folder under site-packages/nvidia, soname): what libmxnet.so of mxnet-cu112 1.9.1 links
@@ -141,7 +143,7 @@ def preload():
 def prepare():
     """What importing dmrnet does before mxnet: preload(), and where the GPU build cannot even
     be imported for want of a driver, one line with the fix instead of MXNet's OSError (a
-    dmrnet script exits 2 with it; other code gets it as an ImportError)."""
+    dmrnet script exits 2 with it; other code gets it as an ImportError: runtime.startup_error)."""
     loaded = preload()
     LOADED.update(loaded)
     if not loaded or _load_driver()[0] is not None:
@@ -150,17 +152,7 @@ def prepare():
                'driver (%s), and this machine has none: install the driver (release %s or '
                'newer), or the CPU build with make venv BUILD=cpu'
                % (DRIVER_LIBRARY, MIN_DRIVER_RELEASE))
-    if _main_is_ours():
-        print('%s: error: %s' % (os.path.basename(sys.argv[0]), message), file=sys.stderr)
-        sys.exit(2)
-    raise ImportError(message)
-
-
-def _main_is_ours():
-    """Whether this process runs one of dmrnet's scripts (train/*.py, tools/..., -m dmrnet.*)."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    main = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else ''
-    return main.startswith(root + os.sep)
+    runtime.startup_error(message)
 
 
 def _load_driver(library=DRIVER_LIBRARY):

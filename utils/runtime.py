@@ -5,6 +5,9 @@
   cores, before mxnet is imported, unless the user chose a value.
 - The engine: MXNet creates its engine at the first operator and reads MXNET_ENGINE_TYPE then.
   `select_engine` is called explicitly by a training process at start-up (see its docstring).
+Both variables are checked once, at import, before MXNet could read them: a value it cannot use
+(OMP_NUM_THREADS "abc", 0, or 100000, which crashes it; an engine it does not have) is one line
+naming the variable and the fix, and exit status 2 in dmrnet's scripts (`startup_error`).
 """
 import gc
 import logging
@@ -19,6 +22,7 @@ log = logging.getLogger('dmrnet.runtime')
 warnings.filterwarnings('ignore', message='Module dmrnet was already imported')
 
 NAIVE, THREADED = 'NaiveEngine', 'ThreadedEnginePerDevice'
+ENGINES = (NAIVE, 'ThreadedEngine', THREADED)
 
 
 def usable_cores():
@@ -33,7 +37,45 @@ def usable_cores():
 USER_OMP_THREADS = os.environ.get('OMP_NUM_THREADS') or None
 
 
+def environment_problem(environ=None, cpus=None):
+    """One line for the first variable MXNet would misread, or None: OMP_NUM_THREADS must be a
+    whole number from 1 to the machine's CPU count (more threads than CPUs never help, and
+    MXNet crashes on huge counts); MXNET_ENGINE_TYPE must name one of MXNet 1.9's engines."""
+    environ = os.environ if environ is None else environ
+    cpus = cpus or os.cpu_count() or 1
+    threads = environ.get('OMP_NUM_THREADS')
+    if threads is not None:
+        text = threads.strip()
+        if not (text.isdigit() and 1 <= int(text) <= cpus):
+            return ('OMP_NUM_THREADS=%r: must be a whole number from 1 to %d (this machine\'s '
+                    'CPUs); set it so, or unset it to use every core' % (threads, cpus))
+    engine = environ.get('MXNET_ENGINE_TYPE')
+    if engine is not None and engine not in ENGINES:
+        return ('MXNET_ENGINE_TYPE=%r: MXNet 1.9 has %s; set one of them, or unset it (dmrnet '
+                'chooses)' % (engine, ', '.join(ENGINES)))
+    return None
+
+
+def startup_error(message):
+    """A problem found while dmrnet is imported: in one of dmrnet's own scripts, the message as
+    one line and exit status 2; in other code (a notebook, a library), an ImportError."""
+    if main_is_ours():
+        print('%s: error: %s' % (os.path.basename(sys.argv[0]), message), file=sys.stderr)
+        sys.exit(2)
+    raise ImportError(message)
+
+
+def main_is_ours():
+    """Whether this process runs one of dmrnet's scripts (train/*.py, tools/..., -m dmrnet.*)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    main = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else ''
+    return main.startswith(root + os.sep)
+
+
 def configure_threads():
+    problem = environment_problem()
+    if problem:
+        startup_error(problem)
     os.environ.setdefault('OMP_NUM_THREADS', str(usable_cores()))
     return int(os.environ['OMP_NUM_THREADS'])
 
