@@ -7,16 +7,18 @@ Layout of a packed split `DIR/<name>`:
                               looks complete)
 """
 import contextlib
+import errno
 import hashlib
 import json
 import logging
 import os
+import signal
 import sys
 import time
 
 import numpy as np
 
-from dmrnet.utils.files import atomic_path, remove_stale_partials
+from dmrnet.utils.files import atomic_path, disk_nearly_full, remove_stale_partials
 
 log = logging.getLogger('dmrnet.data')
 
@@ -41,19 +43,58 @@ class DatasetMissingError(DataError, FileNotFoundError):
         return self.args[0]
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: unwinds like Ctrl-C, so that every temporary file is removed on the way out."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
 def run_cli(main, argv=None):
-    """Run a packer's main(argv): data problems become one line on stderr and exit status 2."""
+    """Run a packer's main(argv): data problems become one line on stderr and exit status 2; a
+    full disk one line and status 2; Ctrl-C (130) and SIGTERM (143) one line. In every case
+    the temporary files are gone and what was complete before is untouched."""
+    import mxnet as mx
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         summary = main(argv)
     except DataError as e:
-        print('error: %s' % e, file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        print('interrupted: nothing partial was left behind', file=sys.stderr)
-        sys.exit(130)
+        _fail('error: %s' % e, 2)
+    except KeyboardInterrupt as e:
+        terminated = isinstance(e, Terminated)
+        _fail('%s: nothing partial was left behind' % ('terminated' if terminated
+                                                       else 'interrupted'),
+              128 + signal.SIGTERM if terminated else 130)
+    except (OSError, mx.base.MXNetError) as e:
+        path = getattr(e, 'filename', None) or (argv_out(argv) or '.')
+        full = getattr(e, 'errno', None) in (errno.ENOSPC, errno.EDQUOT) or (
+            isinstance(e, mx.base.MXNetError) and disk_nearly_full(path))
+        if not full:
+            raise
+        _fail('error: no space left on the disk of %s: free some space (or pack elsewhere with '
+              '--out) and run the same command again; nothing partial was left behind' % path, 2)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if summary:
         print(summary)
+
+
+def argv_out(argv):
+    """The --out folder of a packer's command line, if it names one."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for i, arg in enumerate(argv):
+        if arg == '--out' and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith('--out='):
+            return arg.split('=', 1)[1]
+    return None
+
+
+def _fail(message, status):
+    print(message, file=sys.stderr)
+    sys.exit(status)
 
 
 # --------------------------------------------------------------------------------------------
@@ -244,11 +285,12 @@ def _sha1_file(path):
 # --------------------------------------------------------------------------------------------
 # Verification
 
-def verify_records(out_dir, name, fix=None, deep=False, expected_count=None):
+def verify_records(out_dir, name, fix=None, deep=False, expected_count=None, classes=None):
     """Check that `name` is a complete pack; return its manifest or raise a DataError.
 
-    The quick check (sizes, index checksum, count) costs nothing; `deep` re-reads every record
-    and compares the payload checksum, which catches flipped bytes inside a record.
+    The quick check (sizes, index checksum, count, record headers and, with `classes`, labels)
+    costs little; `deep` re-reads every record and compares the payload checksum, which catches
+    flipped bytes inside a record.
     """
     rec, idx, manifest = paths(out_dir, name)
     have_rec, have_idx = os.path.exists(rec), os.path.exists(idx)
@@ -280,7 +322,7 @@ def verify_records(out_dir, name, fix=None, deep=False, expected_count=None):
     if deep:
         _deep_check(rec, idx, info, fix)
     else:
-        check_record_headers(rec, idx, fix)
+        check_record_headers(rec, idx, fix, classes)
     return info
 
 
@@ -288,27 +330,42 @@ RECORD_MAGIC = 0xced7230a   # dmlc RecordIO: every record starts with it, then i
 LENGTH_BITS = 29            # the length word's low bits; the top 3 flag a record split in parts
 
 
-def check_record_headers(rec, idx, fix=None):
+def check_record_headers(rec, idx, fix=None, classes=None):
     """Every record the index names starts with RecordIO's magic number and a length that stays
     inside the file: what MXNet's reader would otherwise find out mid-training, by aborting the
-    process (`Check failed: p[0] == kMagic`). Reads 8 bytes a record (the pages holding the
-    headers), not the payloads: cheap enough for every start (docs/DATA.md gives timings)."""
+    process (`Check failed: p[0] == kMagic`). With `classes`, every record's label (MXNet's image
+    record header follows: flag, then the label as float32) must be a whole number in
+    0..classes-1: softmax cross-entropy takes 99 or -1 without a word. Reads 16 bytes a record
+    (the pages holding the headers), not the payloads: cheap enough for every start
+    (docs/DATA.md gives timings)."""
     import numpy as np
     offsets = np.loadtxt(idx, dtype=np.int64, usecols=1, ndmin=1, comments=None)
     size = os.path.getsize(rec)
     if offsets.size == 0:
         return
-    if offsets.min() < 0 or offsets.max() + 8 > size:
+    width = 16 if classes else 8
+    if offsets.min() < 0 or offsets.max() + width > size:
         raise DataError(idx, 'an entry points outside %s (%d bytes)' % (rec, size), fix)
     data = np.memmap(rec, dtype=np.uint8, mode='r')
-    at = offsets[:, None] + np.arange(8)
-    words = np.ascontiguousarray(data[at]).view('<u4').reshape(-1, 2)
+    at = offsets[:, None] + np.arange(width)
+    raw = np.ascontiguousarray(data[at])
+    words = raw[:, :8].copy().view('<u4').reshape(-1, 2)
     bad = np.flatnonzero(words[:, 0] != RECORD_MAGIC)
     ends = offsets + 8 + (words[:, 1] & ((1 << LENGTH_BITS) - 1))
     bad = np.union1d(bad, np.flatnonzero(ends > size))
     if bad.size:
         raise DataError(rec, '%d record(s) damaged, the first at byte %d (index entry %d): '
                         'repack it' % (bad.size, offsets[bad[0]], bad[0]), fix)
+    if classes:
+        flags = raw[:, 8:12].copy().view('<u4').ravel()
+        labels = raw[:, 12:16].copy().view('<f4').ravel()
+        single = flags == 0   # a label array (flag > 0) is not a class index
+        wrong = np.flatnonzero(single & ~((labels >= 0) & (labels < classes) &
+                                          (labels == np.round(labels))))
+        if wrong.size:
+            raise DataError(rec, '%d record(s) labelled outside the %d classes 0-%d, the first '
+                            'labelled %g (index entry %d)' % (wrong.size, classes, classes - 1,
+                                                              labels[wrong[0]], wrong[0]), fix)
 
 
 def _deep_check(rec, idx, info, fix):

@@ -105,21 +105,24 @@ def record_files(dataset, data_dir, split):
     complete; raises DatasetMissingError / DataError naming the file and the packing command."""
     info = dataset_info(dataset)
     name = info.get(split, split)
-    common.verify_records(data_dir, name, fix=pack_command(dataset, data_dir))
+    common.verify_records(data_dir, name, fix=pack_command(dataset, data_dir),
+                          classes=info['classes'])
     rec, idx, _ = common.paths(data_dir, name)
     return rec, idx
 
 
-def external_pack(rec, idx=None):
+def external_pack(rec, idx=None, classes=None):
     """(.rec, .idx) of a pack made elsewhere (MXNet's im2rec, a lab's existing ImageNet pack),
     taken by path: no manifest, so what is checked is that both files exist and that every
-    record's header is sound. `idx` defaults to the .rec's name with .idx."""
+    record's header is sound (and with `classes`, its label one of them). `idx` defaults to the
+    .rec's name with .idx."""
     idx = idx or os.path.splitext(rec)[0] + '.idx'
     fix = 'give the pack\'s .rec and .idx (im2rec PREFIX ROOT writes PREFIX.rec + PREFIX.idx)'
     for path in (rec, idx):
         if not os.path.exists(path):
             raise common.DatasetMissingError(path, 'missing', fix)
-    common.check_record_headers(rec, idx, 'repack it (im2rec)')
+    common.check_record_headers(rec, idx, 'repack it (im2rec) with labels 0 to classes-1',
+                                classes)
     return rec, idx
 
 
@@ -136,7 +139,7 @@ def _source(dataset, data_dir, split, files, stats):
     if stats is not None:
         info['mean'], info['std'] = list(stats[0]), list(stats[1])
     if files is not None:
-        rec, idx = external_pack(*files)
+        rec, idx = external_pack(*files, classes=info['classes'])
         return info, rec, idx, 'repack it (im2rec)'
     rec, idx = record_files(dataset, data_dir, split)
     return info, rec, idx, pack_command(dataset, data_dir)

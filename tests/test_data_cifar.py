@@ -222,3 +222,58 @@ def test_rec_without_idx_truncated_and_corrupt_records(c10):
     with pytest.raises(common.DataError) as e:
         data.get_val_iter('cifar10', out, 8, split='train')
     assert 'incomplete' in str(e.value)
+
+
+def _fail_after(monkeypatch, calls, failure):
+    """encode_png that runs `failure()` on its calls-th call (mid-pack)."""
+    real, count = common.encode_png, [0]
+
+    def encode(img):
+        count[0] += 1
+        if count[0] == calls:
+            failure()
+        return real(img)
+    monkeypatch.setattr(common, 'encode_png', encode)
+
+
+def _run_cli(archive, out, capsys):
+    argv = ['--dataset', 'cifar10', '--out', out, '--src', archive, '--md5',
+            datagen.md5(archive), '--force']
+    with pytest.raises(SystemExit) as e:
+        common.run_cli(cifar.main, argv)
+    return e.value.code, capsys.readouterr().err.strip().splitlines()
+
+
+def test_sigterm_while_packing_is_like_ctrl_c(c10, monkeypatch, capsys):
+    """SIGTERM used to end a packer silently with 143 and leave its temporary files."""
+    import signal
+    archive, _, out = c10
+    pack(archive, out)
+    before = {f: open(os.path.join(out, f), 'rb').read() for f in datagen.pack_files(out)
+              if not f.endswith('mean_std.json')}
+    _fail_after(monkeypatch, 10, lambda: os.kill(os.getpid(), signal.SIGTERM))
+    code, err = _run_cli(archive, out, capsys)
+    assert code == 143 and err == ['terminated: nothing partial was left behind']
+    assert not [f for f in os.listdir(out) if 'partial' in f]
+    assert before == {f: open(os.path.join(out, f), 'rb').read() for f in before}
+    assert signal.getsignal(signal.SIGTERM) is not common._terminate   # restored
+
+
+@pytest.mark.parametrize('error', ['ENOSPC', 'mxnet'])
+def test_a_full_disk_while_packing_is_one_line(c10, monkeypatch, capsys, error):
+    import errno
+
+    import mxnet as mx
+    archive, _, out = c10
+
+    def full():
+        if error == 'ENOSPC':
+            raise OSError(errno.ENOSPC, 'No space left on device', os.path.join(out, 'x.rec'))
+        # what MXNet's C++ writer raises instead, on a disk with nothing left
+        monkeypatch.setattr(common, 'disk_nearly_full', lambda path: True)
+        raise mx.base.MXNetError('FileStream.Write incomplete')
+    _fail_after(monkeypatch, 10, full)
+    code, err = _run_cli(archive, out, capsys)
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith('error: no space left on the disk of ') and '--out' in err[0]
+    assert not [f for f in os.listdir(out) if 'partial' in f] if os.path.isdir(out) else True

@@ -205,3 +205,21 @@ def test_bench_data_runs(capsys):
     assert result['iterator_images_per_sec'] > 0
     import json
     assert json.loads(capsys.readouterr().out)['batches'] == 5
+
+
+@pytest.mark.parametrize('label', [99, -1, 2.5])
+def test_labels_outside_the_classes_are_found_before_training(tmp_path, label):
+    """Softmax cross-entropy trains on label 99 or -1 without a word: the pack check refuses
+    them, for the dataset's own packs (manifest and all) and for packs given by path."""
+    import cv2
+    image = cv2.imencode('.png', np.zeros((8, 8, 3), np.uint8))[1].tobytes()
+    records = [(i % 10, image) for i in range(5)] + [(label, image)] + [(1, image)]
+    common.write_records(str(tmp_path), 'digits_test', records)
+    rec, idx, _ = common.paths(str(tmp_path), 'digits_test')
+    with pytest.raises(common.DataError, match=r'1 record\(s\) labelled outside the 10 classes '
+                                               r'0-9, the first labelled %g \(index entry 5\)'
+                                               % label):
+        data.external_pack(rec, idx, classes=10)
+    with pytest.raises(common.DataError, match='labelled outside the 10 classes'):
+        data.get_val_iter('digits', str(tmp_path), 7)
+    assert data.external_pack(rec, idx) == (rec, idx)     # without classes: headers only

@@ -20,11 +20,7 @@ import re
 
 import mxnet as mx
 
-from dmrnet.utils.files import atomic_path, write_json, write_jsonl
-
-# Below this much free space, a failed write is taken to be the disk filling up.
-NEARLY_FULL = 64 << 20
-
+from dmrnet.utils.files import atomic_path, disk_nearly_full, write_json, write_jsonl
 
 class CheckpointError(Exception):
     """A checkpoint that cannot be used (missing, unreadable, another model's)."""
@@ -33,12 +29,7 @@ class CheckpointError(Exception):
 def write_error(path, err):
     """An OSError for a write that MXNet's C++ writer could not finish: it raises MXNetError
     ("FileStream.Write incomplete"), not OSError, when the disk fills up."""
-    try:
-        st = os.statvfs(os.path.dirname(os.path.abspath(path)))
-        free = st.f_bavail * st.f_frsize
-    except OSError:
-        free = 0
-    code = errno.ENOSPC if free < NEARLY_FULL else errno.EIO
+    code = errno.ENOSPC if disk_nearly_full(path) else errno.EIO
     detail = str(err).strip().split('\n')[-1].rsplit(': ', 1)[-1]
     return OSError(code, '%s (%s)' % (os.strerror(code), detail), path)
 

@@ -8,6 +8,20 @@ import json
 import os
 
 
+# Below this much free space, a failed write is taken to be the disk filling up.
+NEARLY_FULL = 64 << 20
+
+
+def disk_nearly_full(path):
+    """Whether the file system holding `path` has (almost) no room left: what a write error
+    that names no cause (MXNet's C++ writers raise MXNetError, not OSError) most likely meant."""
+    try:
+        st = os.statvfs(os.path.dirname(os.path.abspath(path)))
+    except OSError:
+        return True
+    return st.f_bavail * st.f_frsize < NEARLY_FULL
+
+
 def cache_path(name):
     """Where dmrnet keeps what it measured on this machine (the form selection, the --amp
     decision): ~/.cache/dmrnet/NAME, or $DMRNET_CACHE_DIR/NAME."""
