@@ -303,14 +303,37 @@ def import_model(prefix, epoch=0, ctx=None):
 
 
 def export_onnx(prefix, epoch=0, input_shape=(1, 3, 32, 32), onnx_file=None):
-    """Convert an exported model to ONNX with MXNet's own exporter (mx.onnx). The opset is the
-    installed onnx package's: onnx 1.14.x gives opset 19, which onnxruntime 1.16 runs."""
+    """Convert an exported model to ONNX with MXNet's own exporter (mx.onnx), its batch axis
+    dynamic (any batch size runs; `input_shape`'s batch is only the example the converter
+    traces). The opset is the installed onnx package's: onnx 1.14.x gives opset 19, which
+    onnxruntime 1.16 runs."""
     import numpy as np
     onnx_file = onnx_file or '%s.onnx' % prefix
-    with atomic_path(onnx_file) as tmp:
+    finish_export(prefix)
+    # mx.onnx logs its steps on the root logger, naming the temporary file as the result
+    with atomic_path(onnx_file) as tmp, _quiet_root_log('mxnet' + os.sep + 'onnx'):
         mx.onnx.export_model('%s-symbol.json' % prefix, '%s-%04d.params' % (prefix, epoch),
-                             [tuple(input_shape)], np.float32, tmp)
+                             [tuple(input_shape)], np.float32, tmp, dynamic=True,
+                             dynamic_input_shapes=[(None,) + tuple(input_shape[1:])])
     return onnx_file
+
+
+class _quiet_root_log:
+    """Drop, while active, the root logger's records from source files under `part`."""
+
+    def __init__(self, part):
+        self.part = part
+
+    def filter(self, record):
+        return self.part not in record.pathname
+
+    def __enter__(self):
+        logging.getLogger().addFilter(self)
+        return self
+
+    def __exit__(self, *exc):
+        logging.getLogger().removeFilter(self)
+        return False
 
 
 # ------------------------------------------------------------------------------------------

@@ -78,6 +78,48 @@ def test_export_cli_needs_weights_and_names_a_bad_params_file(tmp_path, capsys):
     assert export_tool.main(['--model', 'dmrnet14', '--random-weights', '--prefix', prefix]) == 0
 
 
+def test_export_takes_every_parameter_file_a_run_leaves(digits, tmp_path, capsys):
+    """A checkpoint, the best and last exports and an export of an export: the model, its
+    arguments and its data set come from the records beside the file; each export computes what
+    the run's own best/last export computes. A --model that contradicts the record is one line
+    naming both sides."""
+    from dmrnet.symbols.deploy import import_model
+    from dmrnet.train import TrainConfig, fit
+    run_dir = tmp_path / 'run'
+    fit(TrainConfig.for_dataset('digits', data_dir=digits, save_dir=str(run_dir), epochs=2,
+                                max_batches=2, max_val_batches=1, progress=False))
+    from dmrnet.data import dataset_info
+    digits_info = dataset_info('digits')
+    x = mx.nd.array(np.random.RandomState(3).rand(4, *digits_info['image_shape']))
+    best, = run_dir.glob('best-*.params')      # the epoch with the lowest test error
+    best_epoch = int(best.name[5:9])
+    reference = {'best': import_model(str(run_dir / 'best'), epoch=best_epoch)(x).asnumpy(),
+                 'last': import_model(str(run_dir / 'last'), epoch=2)(x).asnumpy()}
+    sources = {'ckpt': (run_dir / 'ckpt-0002.params', 'last'), 'best': (best, 'best'),
+               'last': (run_dir / 'last-0002.params', 'last')}
+    for name, (params, same_as) in sources.items():
+        prefix = str(tmp_path / 'out' / name)
+        assert export_tool.main(['--params', str(params), '--prefix', prefix]) == 0, \
+            capsys.readouterr().err
+        meta = json.load(open(prefix + '-meta.json'))
+        assert meta['model'] == 'dmrnet' and meta['kwargs']['L'] == 6
+        assert meta['dataset'] == 'digits' and meta['input']['mean'] == digits_info['mean']
+        assert meta['input']['shape'] == [1] + list(digits_info['image_shape'])
+        np.testing.assert_allclose(import_model(prefix)(x).asnumpy(), reference[same_as],
+                                   rtol=1e-5, atol=1e-5)
+    again = str(tmp_path / 'out' / 'again')   # an export of an export: its meta is the record
+    assert export_tool.main(['--params', str(tmp_path / 'out' / 'best-0000.params'),
+                             '--prefix', again]) == 0
+    np.testing.assert_allclose(import_model(again)(x).asnumpy(), reference['best'], rtol=1e-5,
+                               atol=1e-5)
+    capsys.readouterr()
+    assert export_tool.main(['--model', 'dmrnet56', '--params', str(best),
+                             '--prefix', str(tmp_path / 'wrong')]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and 'holds dmrnet (L=6' in err[0] and 'not dmrnet56' in err[0]
+    assert 'best-meta.json' in err[0]
+
+
 DOWNSTREAM = '''
 import json, sys
 import mxnet as mx, numpy as np

@@ -153,6 +153,30 @@ def locate(spec):
     return meta, folder
 
 
+def model_record(params_path):
+    """The model a .params file the project wrote holds, from the records beside it: an
+    export's PREFIX-meta.json (PREFIX-NNNN.params: best-, last-, kept weights, tools/export.py's)
+    or, for a checkpoint, its run folder's pointer (last.json / best.json: every checkpoint of a
+    run is of the run's model). A dict with model, kwargs (the model's arguments), dataset,
+    classes, fused and source (the record read), or None when there is no record."""
+    m = re.match(r'(.*)-\d{4}\.params$', params_path)
+    candidates = [m.group(1) + '-meta.json'] if m else []
+    folder = os.path.dirname(os.path.abspath(params_path))
+    candidates += [os.path.join(folder, name) for name in (LAST, BEST)]
+    for path in candidates:
+        try:
+            with open(path) as f:
+                record = json.load(f)
+            model = record['model']
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        kwargs = record.get('model_kwargs', record.get('kwargs')) or {}
+        return dict(model=model, kwargs=dict(kwargs), dataset=record.get('dataset'),
+                    classes=record.get('classes'), fused=bool(record.get('fused')),
+                    source=path)
+    return None
+
+
 def _load(path):
     try:
         with open(path) as f:
