@@ -532,32 +532,36 @@ def fp32_block(sym, arg_params, aux_params, ctx=None):
 
 def export_bfloat16(prefix, out_prefix, epoch=0, input_shape=None, metadata=None):
     """Write `out_prefix`, the exported float32 model `prefix` computing in bfloat16 where
-    oneDNN has it (MXNet's AMP conversion; parameters stay float32 and the output is float32):
-    the inference path for CPUs with native bfloat16, beside float32 and INT8. Downstream code
-    loads it like any exported model (Module, SymbolBlock). The casts AMP inserts are kept
-    (Gluon's export would drop them and write the float32 graph back). `metadata`: the
-    -meta.json of the set."""
+    oneDNN has it (parameters stay float32; the output is float32): the inference path for CPUs
+    with native bfloat16, beside float32 and INT8. Downstream code loads it like any exported
+    model (Module, SymbolBlock). `metadata`: the -meta.json of the set.
+
+    The graph converted is the oneDNN inference graph (optimize_exported: merge scales folded,
+    operators renamed so that oneDNN fuses them), converted by MXNet's AMP with its casts kept;
+    oneDNN's subgraph pass then fuses Conv+BN+ReLU(+sum) in bfloat16 when the model is bound.
+    Converting the plain graph leaves BatchNorm, ReLU and the sums as separate bfloat16
+    primitives (about 3x slower on the Intel AMX machine, docs/PERFORMANCE.md); converting an
+    already-fused graph leaves its fused convolutions in float32."""
     from mxnet.contrib import amp
-    ctx = mx.cpu()
-    block = amp.convert_hybrid_block(import_model(prefix, epoch, ctx), target_dtype='bfloat16',
-                                     cast_optional_params=False, ctx=ctx)
-    block.hybridize(static_alloc=True, static_shape=True)
-    block(mx.nd.zeros(tuple(input_shape or (1, 3, 32, 32)), ctx=ctx)).wait_to_read()
-    with ExportSet(out_prefix, epoch) as files:
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore')
-            block.export(files.temporary_prefix, epoch=epoch, remove_amp_cast=False)
-        if metadata is not None:
-            files.meta(metadata)
-    return files.final('symbol'), files.final('params')
+    sym, arg_params, aux_params = load_checkpoint(prefix, epoch)
+    sym, arg_params, _ = optimize_exported(sym, arg_params)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        sym, arg_params, aux_params = amp.convert_model(
+            sym, arg_params, aux_params, target_dtype='bfloat16', cast_optional_params=False)
+    return save_symbol_model(out_prefix, sym, arg_params, aux_params, epoch, metadata)
 
 
-def save_symbol_model(prefix, sym, arg_params, aux_params, epoch=0):
-    """Write a (symbol, arg_params, aux_params) model as prefix-symbol.json + prefix-NNNN.params,
-    as one verified set (ExportSet)."""
+def save_symbol_model(prefix, sym, arg_params, aux_params, epoch=0, metadata=None):
+    """Write a (symbol, arg_params, aux_params) model as prefix-symbol.json + prefix-NNNN.params
+    (+ prefix-meta.json with `metadata`), as one verified set (ExportSet)."""
     with ExportSet(prefix, epoch) as files:
-        sym.save(files.temporary('symbol'))
+        # Symbol.save drops AMP's casts unless told not to, which would make a bfloat16 model
+        # a float32 one again
+        sym.save(files.temporary('symbol'), remove_amp_cast=False)
         save_dict = {'arg:%s' % k: v.as_in_context(mx.cpu()) for k, v in arg_params.items()}
         save_dict.update({'aux:%s' % k: v.as_in_context(mx.cpu()) for k, v in aux_params.items()})
         mx.nd.save(files.temporary('params'), save_dict)
+        if metadata is not None:
+            files.meta(metadata)
     return files.final('symbol'), files.final('params')

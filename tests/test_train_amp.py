@@ -1,8 +1,8 @@
 """The --amp code paths (mx.contrib.amp: init before the model, evaluation and export of the
 converted model; for float16 also init_trainer, recorded loss scaling, dynamic-scale steps).
 
-On a CPU with native bfloat16 (AVX-512 BF16 or AMX) --amp trains in bfloat16, with no loss
-scaling. The GPU form, float16 with loss scaling, cannot run on a CPU (MXNet has no float16
+On a CPU with native bfloat16 (AVX-512 BF16 or AMX) --amp force trains in bfloat16, with no
+loss scaling (plain --amp first times both dtypes: tests/test_amp_select.py). The GPU form, float16 with loss scaling, cannot run on a CPU (MXNet has no float16
 matrix products there): the second child runs its loss-scaling code with bfloat16 instead. On a
 CPU without native bfloat16 (oneDNN has no bfloat16 kernels for it) neither can run, and what is
 tested there is that --amp stops at once with one line that says why.
@@ -49,7 +49,7 @@ NO_BF16 = precision.no_bfloat16_reason()
                     'runs instead' % NO_BF16)
 @pytest.mark.parametrize('path', ['bfloat16', 'loss-scaling'])
 def test_amp_path_trains_checkpoints_and_exports(digits, tmp_path, path):
-    argv = ['--amp', '--data-dir', digits, '--save-dir', str(tmp_path), '--model',
+    argv = ['--amp', 'force', '--data-dir', digits, '--save-dir', str(tmp_path), '--model',
             'resnet', '--L', '3', '--epochs', '2', '--max-batches', '4', '--batch-size', '16',
             '--max-val-batches', '2', '--lr-steps', '100', '--no-progress']
     r = subprocess.run([sys.executable, '-c', CHILD, path] + argv, cwd=REPO,

@@ -38,9 +38,10 @@ def env():
     return e
 
 
-# --amp trains in bfloat16 on CPUs that compute it natively; elsewhere it is refused
-# (tests/test_train_amp.py checks that) and there is nothing to resume.
-BF16 = pytest.param(['--amp'], id='bfloat16', marks=pytest.mark.skipif(
+# --amp force trains in bfloat16 on CPUs that compute it natively; elsewhere it is refused
+# (tests/test_train_amp.py checks that) and there is nothing to resume. (Plain --amp would
+# time both dtypes first, and the two runs could choose differently: tests/test_amp_select.py.)
+BF16 = pytest.param(['--amp', 'force'], id='bfloat16', marks=pytest.mark.skipif(
     no_bfloat16_reason() is not None, reason=str(no_bfloat16_reason())))
 
 

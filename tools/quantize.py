@@ -12,7 +12,9 @@ the same path as MXNet's `quantize_net`, which Gluon users call), writes
 model and of the INT8 model on the test set side by side.
 
 CPU only: MXNet 1.9's quantized operators are oneDNN (MKLDNN) kernels. The calibration images go
-through the evaluation transform (no augmentation).
+through the evaluation transform (no augmentation). On CPUs with AMX, oneDNN may use it here
+(dmrnet.utils.amx: this process only runs exported models); DNNL_MAX_CPU_ISA set to another
+value keeps it off.
 """
 import argparse
 import json
@@ -25,6 +27,7 @@ import dmrnet.utils  # noqa: F401  (threads before mxnet is imported)
 import mxnet as mx
 import numpy as np
 
+from dmrnet.utils.amx import enable_amx_for_inference
 from dmrnet.symbols.deploy import (DEFAULT_CALIB_MODE, DEFAULT_NUM_CALIB, fp32_block,
                                    load_checkpoint, optimize_exported, quantize,
                                    save_symbol_model, to_block)
@@ -94,7 +97,8 @@ def test_error(block, data_dir, dataset='digits', batch_size=64):
     return 100.0 * wrong / max(images, 1), images
 
 
-def main(argv=None):
+def main(argv=None, amx=False):
+    """The CLI; `amx`: let oneDNN use AMX (the program does; a caller's process may train)."""
     p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split('\n')[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog=__doc__.split('\n', 2)[2])
@@ -109,6 +113,8 @@ def main(argv=None):
     p.add_argument('--json', action='store_true', help='print the result as one JSON object')
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(message)s')
+    if amx:  # before the first operator; a debug line where the CPU or kernel says no
+        enable_amx_for_inference()
     sym, arg_params, aux_params = load_checkpoint(args.prefix, args.epoch)
     shape = (args.batch_size, 3, 32, 32)
     meta_file = '%s-meta.json' % args.prefix
@@ -146,4 +152,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(0 if main() else 1)
+    sys.exit(0 if main(amx=True) else 1)

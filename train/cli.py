@@ -15,6 +15,7 @@ import signal
 import sys
 
 from dmrnet.train.config import KV_STORES, LR_SCHEDULES, OPTIMIZERS, TrainConfig
+from dmrnet.train.precision import AMP_MODES
 
 
 def add_model_args(parser):
@@ -92,8 +93,15 @@ def add_fit_args(parser):
     g.add_argument('--momentum', '--mom', dest='momentum', type=float)
     g.add_argument('--seed', type=int, default=0,
                    help='seeds init, data order and augmentation (per epoch: resumable)')
-    g.add_argument('--amp', action='store_true',
-                   help='float16 mixed precision (mx.contrib.amp); GPUs only')
+    g.add_argument('--amp', nargs='?', const='auto', choices=AMP_MODES,
+                   help='mixed precision with float32 master weights (mx.contrib.amp). GPUs: '
+                        'float16 with dynamic loss scaling. CPUs with native bfloat16 (AVX-512 '
+                        'BF16, AMX): bfloat16 where a short timed comparison of the training '
+                        'step at this batch (seconds; cached per CPU model in '
+                        '$DMRNET_CACHE_DIR or ~/.cache/dmrnet) finds it faster than float32, '
+                        'else float32 and one line with both figures; "--amp force" trains in '
+                        'bfloat16 regardless. The choice is recorded in the run folder and '
+                        'kept on --resume. Refused on CPUs without bfloat16')
     g.add_argument('--max-batches', type=int,
                    help='cap on training batches per epoch (smoke runs)')
     g.add_argument('--max-val-batches', type=int,

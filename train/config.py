@@ -10,8 +10,9 @@ import dataclasses
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Optional, Tuple
+from typing import Optional, Tuple, Union
 
+from dmrnet.train.precision import AMP_MODES
 from dmrnet.train.recipes import lr_steps, recipe_for
 
 KV_STORES = ('local', 'device', 'nccl', 'dist_sync', 'dist_device_sync', 'dist_async')
@@ -52,7 +53,9 @@ class TrainConfig:
     gpus: str = ''
     cpus: int = 1
     kv_store: str = 'device'
-    amp: bool = False
+    # --amp: False (off), 'auto' (bfloat16 on a CPU only where measured faster; True means
+    # this too) or 'force' (train/precision.py)
+    amp: Union[bool, str] = False
     # optimisation
     batch_size: int = 64
     epochs: int = 10
@@ -152,6 +155,8 @@ class TrainConfig:
                 need(value < high if name == 'momentum' else value <= high,
                      '%s %g: must be %s %g' % (flag, value, '<' if name == 'momentum' else
                                                 '<=', high))
+        need(self.amp in (False, None, True) + AMP_MODES,
+             '--amp %r: use --amp (auto) or --amp force' % (self.amp,))
         need(self.kv_store in KV_STORES, '--kv-store %r: use one of %s'
              % (self.kv_store, ', '.join(KV_STORES)))
         need(self.optimizer in OPTIMIZERS, '--optimizer %r: use one of %s'

@@ -6,6 +6,8 @@ prefix-NNNN.params) on a packed test set.
     -> "runs/demo/best (epoch 20) on digits test: top-1 error 3.06% (360 images)"
 
 Top-5 is reported where the dataset has more than 10 classes. --json prints a JSON object.
+On CPUs with AMX the CLI lets oneDNN use it (dmrnet.utils.amx; this process only runs an
+exported model); DNNL_MAX_CPU_ISA set to another value keeps it off.
 """
 import argparse
 import glob
@@ -22,6 +24,8 @@ from mxnet import gluon  # noqa: E402
 
 from dmrnet.data import DataError, dataset_names, default_data_dir  # noqa: E402
 from dmrnet.train.build import mxnet_reason  # noqa: E402
+from dmrnet.utils import cuda  # noqa: E402
+from dmrnet.utils.amx import enable_amx_for_inference  # noqa: E402
 from dmrnet.utils.devices import parse_devices  # noqa: E402
 
 
@@ -73,7 +77,8 @@ def score(prefix, dataset, data_dir, batch_size=100, epoch=None, contexts=None,
     return out
 
 
-def main(argv=None):
+def main(argv=None, amx=False):
+    """The CLI; `amx`: let oneDNN use AMX (the program does; a caller's process may train)."""
     p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split('\n\n')[0])
     p.add_argument('--prefix', required=True, help='exported model prefix, e.g. runs/x/best')
     p.add_argument('--epoch', type=int, default=None,
@@ -89,9 +94,11 @@ def main(argv=None):
     logging.basicConfig(level=logging.WARNING)
     try:
         gpus = parse_devices(args.gpus)
-        if any(g >= mx.context.num_gpus() for g in gpus):
-            raise ValueError('--gpus %s: this machine has %d GPUs'
-                             % (args.gpus, mx.context.num_gpus()))
+        if amx and not gpus:
+            enable_amx_for_inference()
+        problem = cuda.gpu_problem(gpus)
+        if problem:
+            raise ValueError(problem)
         ctx = [mx.gpu(g) for g in gpus] or [mx.cpu()]
         r = score(args.prefix, args.dataset, args.data_dir or default_data_dir(args.dataset),
                   args.batch_size, args.epoch, ctx, args.num_data_threads)
@@ -110,4 +117,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    main(amx=True)

@@ -35,6 +35,7 @@ from dmrnet.train.build import RunStopped, UserError
 from dmrnet.train.config import ConfigError
 from dmrnet.train.evaluate import evaluate
 from dmrnet.train.step import make_trainer, train_step
+from dmrnet.utils import amx
 from dmrnet.utils.runtime import select_engine
 
 log = logging.getLogger('dmrnet.train')
@@ -65,8 +66,10 @@ class Run:
             raise UserError(str(e)) from None
         self.config, self.data = config, data
         self.contexts = build.contexts(config)
+        # --amp's dtype before the CPU decision (decide_precision, at the end of set-up)
         self.amp_dtype = precision.amp_dtype(self.contexts) if config.amp else None
         self.loss_scaling = bool(config.amp) and precision.needs_loss_scaling(self.amp_dtype)
+        self.precision = None
         # Before the first operator (the KVStore's included), which creates MXNet's engine.
         self.engine = select_engine(self.contexts)
         self.kv = build.kvstore(config, self.contexts)
@@ -141,6 +144,20 @@ class Run:
                                 'write to' % (self.save_dir, e.strerror or e)) from None
         build.setup_logging(self.save_dir, self.rank, self.is_chief)
 
+    def decide_precision(self):
+        """float32, bfloat16 or float16 for this run (train/precision.py): on a CPU, --amp may
+        time both first; a resumed run keeps what its checkpoint recorded. Logged, so after
+        set-up (the line goes to train.log too)."""
+        c = self.config
+        recorded = (self.resume_meta or {}).get('precision')
+        self.precision = precision.decide(
+            precision.amp_mode(c.amp), self.contexts,
+            (self.name, self.kwargs, self.family, self.full_kwargs),
+            c.batch_size // (self.num_workers * len(self.contexts)), recorded)
+        dtype = self.precision['dtype']
+        self.amp_dtype = dtype if dtype != 'float32' else None
+        self.loss_scaling = precision.needs_loss_scaling(self.amp_dtype)
+
     def close(self, failed):
         """Release the run folder; a folder this run created and left without a checkpoint
         (it failed before its first one) is removed rather than left looking like a run."""
@@ -208,7 +225,7 @@ class Run:
     def meta(self, epoch, best_error, best_epoch, history_tail):
         return dict(self.identity(), epoch=epoch, classes=self.classes, seed=self.config.seed,
                     best_test_error=best_error, best_epoch=best_epoch,
-                    args=self.recorded_config(), last=history_tail)
+                    args=self.recorded_config(), precision=self.precision, last=history_tail)
 
     def check_resume(self):
         m = self.resume_meta
@@ -241,7 +258,13 @@ def _fit(run):
              run.name, c.dataset, run.num_workers, ','.join(map(str, run.contexts)),
              c.batch_size, c.batch_size // (run.num_workers * len(run.contexts)),
              'device', c.kv_store + ', engine ' + run.engine)
-    if c.amp:
+    amx_warning = amx.training_warning()  # never enabled here: oneDNN 2.4 trains badly with it
+    if amx_warning:
+        log.warning(amx_warning)
+    if run.resume_meta:
+        run.check_resume()  # before --amp may time the network
+    run.decide_precision()
+    if run.amp_dtype:
         precision.init_amp(run.amp_dtype)
     net = build.network(c, run.classes)
     nparams = count_params(net)
@@ -250,7 +273,6 @@ def _fit(run):
     net.initialize(ctx=run.contexts)
     start_epoch, best_error, best_epoch = 0, float('inf'), 0
     if run.resume_meta:
-        run.check_resume()
         m, folder = run.resume_meta, run.resume_dir
         try:
             net.load_parameters(os.path.join(folder, m['params']), ctx=run.contexts)
@@ -318,7 +340,7 @@ def _trainer(run, net, start_epoch):
     """The Trainer at `start_epoch`: its learning rate, restored momentum, start barrier."""
     c = run.config
     opt_params = {'learning_rate': c.lr_at(start_epoch), 'wd': c.wd, 'momentum': c.momentum}
-    if c.amp:
+    if run.amp_dtype:
         opt_params['multi_precision'] = True
     if run.async_kv:
         schedule = distributed.server_lr_schedule(c, start_epoch, run.steps_per_epoch(),
@@ -444,7 +466,8 @@ def finish(run, net, history, nparams, best_error, best_epoch):
     if os.path.exists(best_pointer):  # again: a run resumed into a new folder has none yet
         export_best(run, best_pointer)
     final = history[-1] if history else {}
-    summary = dict(run.identity(), args=run.recorded_config(), params=nparams,
+    summary = dict(run.identity(), args=run.recorded_config(), precision=run.precision,
+                   params=nparams,
                    epochs=last_epoch, final_test_error=final.get('test_error'),
                    best_test_error=None if best_error == float('inf') else best_error,
                    best_epoch=best_epoch, final_train_loss=final.get('train_loss'))

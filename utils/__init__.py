@@ -4,6 +4,8 @@
     files     atomic writes: files, JSON, figures
     devices   device strings ("0-3,6") and the contexts they name
     cuda      the GPU build's CUDA libraries made loadable, and why GPUs cannot run it
+    amx       AMX for processes that only run exported models (never training)
+    process   children that end when their parent dies
 
 Importing this package sets OMP_NUM_THREADS (if unset) and, with the GPU build of MXNet, loads
 the CUDA libraries of NVIDIA's runtime wheels (dmrnet.utils.cuda); it builds nothing else: no

@@ -228,14 +228,14 @@ def gpu_problem(ids, build=None, library=DRIVER_LIBRARY):
     if build == CPU_BUILD:
         return ('%s: the installed MXNet is the CPU build (mxnet), which cannot use GPUs: on a '
                 'machine with an NVIDIA driver run make venv BUILD=gpu (or pip install -e .[gpu]), '
-                'or leave --gpus empty to train on the CPU' % asked)
+                'or leave --gpus empty to run on the CPU' % asked)
     if build == BOTH_BUILDS:
         return ('%s: both mxnet and mxnet-cu112 are installed and overwrite each other\'s files: '
                 'pip uninstall -y mxnet mxnet-cu112, then make venv BUILD=gpu' % asked)
     info = driver_info(library)
     if info.version is None:
         return ('%s: no NVIDIA driver: %s; install the driver (release %s or newer), or leave '
-                '--gpus empty to train on the CPU' % (asked, info.error, MIN_DRIVER_RELEASE))
+                '--gpus empty to run on the CPU' % (asked, info.error, MIN_DRIVER_RELEASE))
     if info.version < MIN_DRIVER_CUDA:
         return ('%s: the NVIDIA driver supports CUDA %s; the GPU build needs CUDA %s or newer '
                 '(the pinned NVRTC emits code the driver compiles): update the driver to release '
@@ -246,7 +246,7 @@ def gpu_problem(ids, build=None, library=DRIVER_LIBRARY):
     visible = os.environ.get('CUDA_VISIBLE_DEVICES')
     if not info.devices:
         return ('%s: no GPU visible (the driver reports none%s): check nvidia-smi%s, or leave '
-                '--gpus empty to train on the CPU'
+                '--gpus empty to run on the CPU'
                 % (asked, '; CUDA_VISIBLE_DEVICES=%r' % visible if visible is not None else '',
                    ' and CUDA_VISIBLE_DEVICES' if visible is not None else ''))
     missing = [i for i in ids if i >= len(info.devices)]

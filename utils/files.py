@@ -30,6 +30,17 @@ def cache_path(name):
     return os.path.join(folder, name)
 
 
+def read_cache(name):
+    """The JSON object dmrnet keeps as cache_path(name): {} when it is missing or unreadable (a
+    cache only saves measuring again)."""
+    try:
+        with open(cache_path(name)) as f:
+            cache = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return cache if isinstance(cache, dict) else {}
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """Yield a temporary path next to `path`; on success it replaces `path`, on any error it is

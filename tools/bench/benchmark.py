@@ -49,7 +49,7 @@ import warnings
 
 from dmrnet.tools.bench import frameworks
 from dmrnet.tools.bench.jobs import merge_rounds, round_order, run_job
-from dmrnet.tools.bench.summary import assemble, fastest, format_table
+from dmrnet.tools.bench.summary import assemble, bfloat16_section, fastest, format_table
 from dmrnet.tools.bench.torch_jobs import torch_kwargs
 from dmrnet.utils.devices import parse_devices
 from dmrnet.utils.files import write_json
@@ -84,13 +84,93 @@ def plan(args):
             jobs.append(('gluoncv:train', dict(gluoncv, kind='mx_train')))
         jobs.append(('gluoncv:infer', dict(gluoncv, kind='mx_infer')))
     torch_args = torch_kwargs(args.model, kwargs)
+    pytorch = None
     if not args.no_torch and torch_args is not None:
         pytorch = dict(common, torch_kwargs=torch_args,
                        torch_variants=args.torch_variants.split(','))
         if not args.no_train:
             jobs.append(('torch:train', dict(pytorch, kind='torch_train')))
         jobs.append(('torch:infer', dict(pytorch, kind='torch_infer')))
+    if gpu is None and not args.no_bf16 and not bf16_skipped(args):
+        jobs += bfloat16_jobs(args, ours, forms, pytorch)
     return jobs, forms, torch_args, gpu, kwargs
+
+
+def bf16_skipped(args):
+    """Why the bfloat16 columns are left out on this CPU (None: they are measured)."""
+    from dmrnet.train.precision import no_bfloat16_reason
+    return no_bfloat16_reason()
+
+
+def amx_skipped():
+    from dmrnet.utils.amx import no_amx_reason
+    return no_amx_reason()
+
+
+def bfloat16_jobs(args, ours, forms, pytorch):
+    """The bfloat16 columns (CPUs with bfloat16): ours trained through the training step with
+    AMP in bfloat16 (as --amp force trains), the bfloat16 export without and with AMX, INT8
+    with AMX (its spec, like INT8's, is made once the float32 inference forms are measured:
+    the 'int8:amx' placeholder), and PyTorch under autocast bfloat16. In the branch form
+    (the faster on CPUs so far), whatever --form measures for float32."""
+    form = 'branch' if 'branch' in forms else forms[0]
+    bf16 = dict(ours, form=form, amp=False)
+    jobs = []
+    if not args.no_train:
+        jobs.append(('bf16:train', dict(bf16, kind='mx_train', amp=True)))
+    jobs.append(('bf16:infer', dict(bf16, kind='mx_infer_bf16')))
+    if amx_skipped() is None:
+        jobs.append(('bf16:infer:amx', dict(bf16, kind='mx_infer_bf16', amx=True)))
+        if not args.no_int8:
+            jobs.append(('int8:amx', None))
+    if pytorch is not None:
+        autocast = dict(pytorch, autocast='bfloat16', amp=False)
+        if not args.no_train:
+            jobs.append(('torch:train:bf16', dict(autocast, kind='torch_train')))
+        jobs.append(('torch:infer:bf16', dict(autocast, kind='torch_infer')))
+    return jobs
+
+
+# The bfloat16 section's rows: (label, job key, phase) in the order printed.
+BF16_ROWS = (('ours float32 train (train.step)', 'train:', 'train'),
+             ('ours bfloat16 train (AMP, train.step)', 'bf16:train', 'train'),
+             ('ours float32 exported', 'infer:', 'infer'),
+             ('ours bfloat16 exported', 'bf16:infer', 'infer'),
+             ('ours bfloat16 exported + AMX', 'bf16:infer:amx', 'infer'),
+             ('ours INT8', 'int8', 'infer'),
+             ('ours INT8 + AMX', 'int8:amx', 'infer'),
+             ('PyTorch float32 train', 'torch:train', 'train'),
+             ('PyTorch autocast bf16 train', 'torch:train:bf16', 'train'),
+             ('PyTorch float32 inference_mode', 'torch:infer', 'infer'),
+             ('PyTorch autocast bf16 inference_mode', 'torch:infer:bf16', 'infer'))
+
+
+def bf16_trace_plan(args, results, kwargs, torch_args, forms, int8_form):
+    """Trace jobs (which oneDNN kernels ran, and for how long) for the rows of the bfloat16
+    section that were measured; the float32 rows come from trace_plan."""
+    common = dict(kind='trace', batch_size=args.batch_size, warmup=args.warmup,
+                  repeats=args.repeats)
+    jobs = []
+    for _, key, _ in BF16_ROWS:
+        res = results.get(key)
+        if not res or 'images_per_sec' not in res or key in ('train:', 'infer:', 'torch:train',
+                                                              'torch:infer'):
+            continue
+        if key.startswith('torch'):
+            spec = dict(common, target='torch_' + key.split(':')[1], torch_kwargs=torch_args,
+                        variant=res.get('best', 'nchw'), autocast='bfloat16')
+        else:
+            target = {'bf16:train': 'mx_train', 'int8': 'mx_int8', 'int8:amx': 'mx_int8'}.get(
+                key, 'mx_infer_bf16')
+            spec = dict(common, target=target, source='dmrnet', model=args.model,
+                        kwargs=kwargs, form=int8_form if key.startswith('int8') else
+                        ('branch' if 'branch' in forms else forms[0]), amp=key == 'bf16:train',
+                        amx=key.endswith(':amx'), calib_data_dir=args.calib_data_dir,
+                        calib_dataset=args.calib_dataset)
+            if args.num_calib:
+                spec['num_calib'] = args.num_calib
+        jobs.append(('trace:bf16:' + key, spec))
+    return jobs
 
 
 def trace_plan(args, results, torch_args, kwargs):
@@ -149,6 +229,8 @@ def parse_args(argv=None, prog=None):
     p.add_argument('--no-torch', action='store_true')
     p.add_argument('--no-int8', action='store_true')
     p.add_argument('--no-train', action='store_true')
+    p.add_argument('--no-bf16', action='store_true',
+                   help='skip the bfloat16 columns (measured on CPUs with native bfloat16)')
     p.add_argument('--no-trace', action='store_true',
                    help='skip the oneDNN breakdown of where the time goes (CPU runs)')
     p.add_argument('--torch-variants', default='nchw,channels_last')
@@ -189,10 +271,10 @@ def main(argv=None, prog=None):
     chosen_form = None
     for rnd in range(args.rounds):
         for key, spec in round_order(jobs, rnd, fixed=1):
-            if key == 'int8':
+            if key in ('int8', 'int8:amx'):
                 if chosen_form is None:
                     chosen_form = _fastest_inference_form(rounds, forms)
-                spec = int8_spec(args, kwargs, gpu, chosen_form)
+                spec = dict(int8_spec(args, kwargs, gpu, chosen_form), amx=key == 'int8:amx')
             print('[%d/%d] %s ...' % (rnd + 1, args.rounds, key), file=sys.stderr, flush=True)
             rounds.setdefault(key, []).append(run_job(spec, inprocess=args.inprocess))
     results = {k: merge_rounds(v) for k, v in rounds.items()}
@@ -200,7 +282,12 @@ def main(argv=None, prog=None):
         for key, spec in trace_plan(args, results, torch_args, kwargs):
             print('[trace] %s ...' % key, file=sys.stderr, flush=True)
             results[key] = run_job(spec, inprocess=args.inprocess)
+        for key, spec in bf16_trace_plan(args, results, kwargs, torch_args, forms,
+                                         chosen_form):
+            print('[trace] %s ...' % key, file=sys.stderr, flush=True)
+            results[key] = run_job(spec, inprocess=args.inprocess)
     rep = assemble(args, results, forms, torch_args, gpu, kwargs, time.time() - tic)
+    rep['bfloat16'] = bfloat16_section(args, results, gpu)
     if 'int8' in results:
         rep['int8_form'] = chosen_form
     elif gpu is not None and not args.no_int8:

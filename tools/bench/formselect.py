@@ -13,31 +13,21 @@ the folder). The benchmark records its own measurement there too.
 import argparse
 import json
 import os
-import platform
 import time
 
 from dmrnet.tools.bench.timing import median, time_calls
 from dmrnet.utils.devices import contexts
-from dmrnet.utils.files import write_json
+from dmrnet.train.precision import cpu_model
+from dmrnet.utils.files import cache_path, read_cache, write_json
 
 FORMS = ('branch', 'fused')
 
 
 def cache_file():
-    folder = os.environ.get('DMRNET_CACHE_DIR') or os.path.join(
-        os.path.expanduser('~'), '.cache', 'dmrnet')
-    return os.path.join(folder, 'form-selection.json')
+    return cache_path('form-selection.json')
 
 
-def cpu_name():
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+cpu_name = cpu_model
 
 
 def device_key(ctx_str):
@@ -93,11 +83,7 @@ def auto_fused(family, kwargs, ctx_str='cpu', phase='train', batch_size=64):
 
 
 def load_cache():
-    try:
-        with open(cache_file()) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return {}
+    return read_cache('form-selection.json')
 
 
 def record(device, model, batch_size, phase, figures, chosen=None):

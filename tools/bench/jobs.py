@@ -14,7 +14,8 @@ import tempfile
 import warnings
 
 from dmrnet.tools.bench import frameworks, mx_jobs, step_parts, torch_jobs
-from dmrnet.tools.bench.onednn_trace import TRACE_BEGIN, TRACE_END, TRACE_ENV, parse_trace
+from dmrnet.tools.bench.onednn_trace import (TRACE_BEGIN, TRACE_END, TRACE_ENV, kernels,
+                                             parse_trace)
 from dmrnet.tools.bench.timing import choose_fastest_variant, median, time_calls
 
 JOB_TAG = 'BENCHJOB '
@@ -45,18 +46,25 @@ def job_gemm(spec):
 
 
 def job_trace(spec):
-    """One phase of one implementation ('target': mx_train, mx_infer, torch_train or
-    torch_infer) run with oneDNN's verbose log on (run_job sets TRACE_ENV): warm-up
+    """One phase of one implementation ('target': mx_train, mx_infer, mx_infer_bf16, mx_int8,
+    torch_train or torch_infer) run with oneDNN's verbose log on (run_job sets TRACE_ENV): warm-up
     iterations, then TRACE_BEGIN, `repeats` timed iterations and TRACE_END on stdout."""
     target = spec['target']
     if target == 'mx_train':
         fn = mx_jobs.training_step(spec)[0]
-    elif target == 'mx_infer':
+    elif target in ('mx_infer', 'mx_infer_bf16', 'mx_int8'):
         import mxnet as mx
         ctx = mx_jobs.context(spec)
         with tempfile.TemporaryDirectory() as folder:
-            variants, aux_params, shape, _ = mx_jobs.inference_variants(spec, ctx, folder)
-        sym, arg_params = variants[spec.get('variant', 'onednn')]
+            if target == 'mx_infer':
+                variants, aux_params, shape, _ = mx_jobs.inference_variants(spec, ctx, folder)
+                sym, arg_params = variants[spec.get('variant', 'onednn')]
+            elif target == 'mx_int8':
+                (sym, arg_params, aux_params), _, shape = mx_jobs.int8_model(spec, ctx, folder,
+                                                                             {})
+            else:
+                (sym, arg_params, aux_params), _, shape = mx_jobs.bfloat16_model(spec, ctx,
+                                                                                 folder)
         block = mx_jobs.hybridized_block(sym, arg_params, aux_params, ctx)
         x = mx.nd.random.normal(shape=shape, ctx=ctx)
 
@@ -83,16 +91,31 @@ def job_trace(spec):
 
 
 JOBS = {'gemm': job_gemm, 'mx_train': mx_jobs.job_mx_train, 'mx_infer': mx_jobs.job_mx_infer,
-        'mx_int8': mx_jobs.job_mx_int8, 'torch_train': torch_jobs.job_torch_train,
+        'mx_infer_bf16': mx_jobs.job_mx_infer_bf16, 'mx_int8': mx_jobs.job_mx_int8, 'torch_train': torch_jobs.job_torch_train,
         'torch_infer': torch_jobs.job_torch_infer, 'trace': job_trace,
         'step_part': step_parts.job_step_part}
 
 
 def run_job_here(spec):
     frameworks.configure_mxnet()
+    amx = None
+    if spec.get('amx'):  # an inference job's own process, before its first operator
+        from dmrnet.utils.amx import enable_amx_for_inference
+        amx = enable_amx_for_inference()
     if spec['kind'].startswith('mx') or spec['kind'] == 'gemm':
         warnings.filterwarnings('ignore')
-    return JOBS[spec['kind']](spec)
+    res = JOBS[spec['kind']](spec)
+    if amx is not None:
+        res['amx'] = amx
+    return res
+
+
+def own_process(spec):
+    """Whether a job must run in a process of its own even with --inprocess: oneDNN's verbose
+    log (trace), AMP (amp.init changes the process for good; the bfloat16 export is AMP's
+    conversion) and AMX (oneDNN fixes its instruction set at its first primitive)."""
+    return (spec['kind'] in ('trace', 'mx_infer_bf16') or bool(spec.get('amx'))
+            or (bool(spec.get('amp')) and spec['kind'].startswith('mx')))
 
 
 def _imports_torch(spec):
@@ -104,11 +127,12 @@ def run_job(spec, timeout=3600, inprocess=False):
     """Run one job in a fresh process; returns its result dict (or dict(error=...)).
     inprocess=True runs it here instead (quicker, for tests; memory figures then accumulate),
     except a job that needs the bench site's PyTorch (only a job process has it on its path)
-    and a trace job: that always runs in its own process, with oneDNN's verbose log switched
-    on there, and its result gets 'onednn_ms' (parse_trace)."""
+    and the jobs of own_process. A trace job runs with oneDNN's verbose log switched on, and
+    its result gets 'onednn_ms' (parse_trace) and 'kernels' (which convolutions ran)."""
     trace = spec['kind'] == 'trace'
     torch_elsewhere = _imports_torch(spec) and not frameworks.torch_importable()
-    if inprocess and not trace and not (torch_elsewhere and frameworks.torch_in_bench_site()):
+    if inprocess and not own_process(spec) and not (torch_elsewhere and
+                                                    frameworks.torch_in_bench_site()):
         try:
             return json.loads(json.dumps(run_job_here(spec)))
         except Exception as e:  # reported like a failed child
@@ -126,6 +150,7 @@ def run_job(spec, timeout=3600, inprocess=False):
             res = json.loads(line[len(JOB_TAG):])
             if trace and 'times' in res:
                 res['onednn_ms'] = parse_trace(lines, len(res['times']))
+                res['kernels'] = kernels(lines, len(res['times']))
             return res
     tail = (p.stderr or p.stdout).strip().splitlines()[-5:]
     return dict(error='job failed (exit %d): %s' % (p.returncode, ' | '.join(tail)))

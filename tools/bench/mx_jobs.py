@@ -180,41 +180,88 @@ def job_mx_infer(spec):
     return res
 
 
-def job_mx_int8(spec):
-    """INT8 post-training quantization of the exported model (oneDNN), calibrated."""
+def bfloat16_model(spec, ctx, folder):
+    """The job's network exported, then converted to compute in bfloat16 as tools/export.py
+    --bfloat16 writes it (dmrnet.symbols.deploy.export_bfloat16; parameters stay float32),
+    loaded back: ((sym, args, aux) in bfloat16, (sym, args, aux) in float32, shape). The
+    bfloat16 file is already the oneDNN inference graph, converted (export_bfloat16 says why)."""
     import mxnet as mx
+    from dmrnet.symbols.deploy import export_bfloat16
+    prefix, shape = export(spec, ctx, folder)
+    export_bfloat16(prefix, prefix + '-bf16', 0, (1,) + shape[1:])
+    return (mx.model.load_checkpoint(prefix + '-bf16', 0),
+            mx.model.load_checkpoint(prefix, 0), shape)
+
+
+def agreement(res, ref, out):
+    """Top-1 agreement and largest relative difference of `out` against the float32 `ref`."""
     import numpy as np
+    res['top1_agreement_with_fp32'] = float((ref.argmax(1) == out.argmax(1)).mean())
+    res['max_rel_diff_vs_fp32'] = float(np.abs(ref - out).max() / (np.abs(ref).max() or 1.0))
+
+
+def job_mx_infer_bf16(spec):
+    """The exported model in bfloat16 (with AMX when the job process enabled it: spec 'amx')."""
+    ctx = context(spec)
+    if ctx.device_type != 'cpu':
+        return dict(skipped='the bfloat16 export is the CPU inference path')
+    base = peak_rss_mb()
+    res = dict(**threads_info())
+    with tempfile.TemporaryDirectory() as folder:
+        (sym, args, aux), (sym32, args32, aux32), shape = bfloat16_model(spec, ctx, folder)
+        figures, out = inference_figures(lambda: hybridized_block(sym, args, aux, ctx), shape,
+                                         ctx, spec)
+        res.update(figures)
+    agreement(res, _output(sym32, args32, aux32, ctx, shape), out.astype('float32'))
+    res.update(memory_info(base, ctx))
+    return res
+
+
+def _output(sym, args, aux, ctx, shape):
+    """The float32 reference output on inference_figures' input (seed 0)."""
+    import mxnet as mx
+    mx.random.seed(0)
+    x = mx.nd.random.normal(shape=shape, ctx=ctx)
+    return hybridized_block(sym, args, aux, ctx)(x).asnumpy()
+
+
+def int8_model(spec, ctx, folder, res):
+    """The job's network exported, fused for oneDNN and quantized (calibrated); fills `res`
+    with how; returns ((qsym, qargs, qaux), (sym, args, aux) in float32, shape)."""
+    import mxnet as mx
     from dmrnet.symbols.deploy import DEFAULT_CALIB_MODE, optimize_exported, quantize
     from dmrnet.tools.quantize import calibration_data
+    prefix, shape = export(spec, ctx, folder)
+    sym, arg_params, aux_params = mx.model.load_checkpoint(prefix, 0)
+    num_calib = spec.get('num_calib', 4 * shape[0])
+    calib = calibration_data(spec.get('calib_data_dir'), spec.get('calib_dataset', 'digits'),
+                             shape[0], num_calib, shape)
+    tic = time.perf_counter()
+    fast, fast_params, res['merge_scale_folded'] = optimize_exported(sym, arg_params)
+    quantized = quantize(fast, fast_params, aux_params, calib,
+                         spec.get('calib_mode', DEFAULT_CALIB_MODE), num_calib)
+    res['quantize_seconds'] = time.perf_counter() - tic
+    res['calibration'] = ('%d training images of %s' % (calib.seen, spec['calib_dataset'])
+                          if spec.get('calib_data_dir') else
+                          '%d synthetic images (timing only)' % calib.seen)
+    return quantized, (sym, arg_params, aux_params), shape
+
+
+def job_mx_int8(spec):
+    """INT8 post-training quantization of the exported model (oneDNN), calibrated (with AMX
+    when the job process enabled it: spec 'amx')."""
     ctx = context(spec)
     if ctx.device_type != 'cpu':
         return dict(skipped='INT8 quantization in MXNet 1.9 runs on CPUs (oneDNN) only')
     base = peak_rss_mb()
     res = dict(**threads_info())
     with tempfile.TemporaryDirectory() as folder:
-        prefix, shape = export(spec, ctx, folder)
-        sym, arg_params, aux_params = mx.model.load_checkpoint(prefix, 0)
-        num_calib = spec.get('num_calib', 4 * shape[0])
-        calib = calibration_data(spec.get('calib_data_dir'), spec.get('calib_dataset', 'digits'),
-                                 shape[0], num_calib, shape)
-        tic = time.perf_counter()
-        fast, fast_params, res['merge_scale_folded'] = optimize_exported(sym, arg_params)
-        qsym, qarg_params, qaux_params = quantize(
-            fast, fast_params, aux_params, calib, spec.get('calib_mode', DEFAULT_CALIB_MODE),
-            num_calib)
-        res['quantize_seconds'] = time.perf_counter() - tic
-        res['calibration'] = ('%d training images of %s' % (calib.seen, spec['calib_dataset'])
-                              if spec.get('calib_data_dir') else
-                              '%d synthetic images (timing only)' % calib.seen)
-        figures, _ = inference_figures(
+        (qsym, qarg_params, qaux_params), (sym, arg_params, aux_params), shape = int8_model(
+            spec, ctx, folder, res)
+        figures, q = inference_figures(
             lambda: hybridized_block(qsym, qarg_params, qaux_params, ctx), shape, ctx, spec)
         res.update(figures)
         # agreement with the fp32 graph on the timing batch
-        mx.random.seed(0)
-        x = mx.nd.random.normal(shape=shape, ctx=ctx)
-        ref = hybridized_block(sym, arg_params, aux_params, ctx)(x).asnumpy()
-        q = hybridized_block(qsym, qarg_params, qaux_params, ctx)(x).asnumpy()
-        res['top1_agreement_with_fp32'] = float((ref.argmax(1) == q.argmax(1)).mean())
-        res['max_rel_diff_vs_fp32'] = float(np.abs(ref - q).max() / (np.abs(ref).max() or 1.0))
+        agreement(res, _output(sym, arg_params, aux_params, ctx, shape), q)
     res.update(memory_info(base, ctx))
     return res

@@ -49,6 +49,40 @@ def parse_trace(lines, iterations):
     return {k: v / iterations for k, v in out.items()}
 
 
+def _exec_fields(line):
+    """(kind, implementation, ms) of an execution line of either log format, else None."""
+    fields = line.strip().split(',')
+    if fields[0] == 'dnnl_verbose' and len(fields) > 4 and fields[1] == 'exec':
+        kind, impl = fields[3], fields[4]
+    elif (fields[0] == 'onednn_verbose' and len(fields) > 6 and fields[2] == 'primitive'
+          and fields[3] == 'exec'):
+        kind, impl = fields[5], fields[6]
+    else:
+        return None
+    try:
+        return kind, impl, float(fields[-1])
+    except ValueError:
+        return None
+
+
+def kernels(lines, iterations, kind='convolution'):
+    """Which oneDNN implementations ran the `kind` primitives between the marks, and their
+    milliseconds per iteration: {'brgconv:avx512_core_amx_bf16': 81.2, ...}. The names say the
+    instruction set (avx2, avx512_core, avx512_core_bf16, avx512_core_amx, ..._vnni) and the
+    data type where it is not float32."""
+    out, inside = {}, False
+    for line in lines:
+        if line.startswith(TRACE_BEGIN):
+            inside = True
+        elif line.startswith(TRACE_END):
+            break
+        elif inside:
+            found = _exec_fields(line)
+            if found and found[0] == kind:
+                out[found[1]] = out.get(found[1], 0.0) + found[2]
+    return {k: round(v / iterations, 2) for k, v in sorted(out.items(), key=lambda kv: -kv[1])}
+
+
 def breakdown(res, batch_size, images_per_sec):
     """Per-batch figures of a trace job: oneDNN ms by column, the wall time of the untraced
     timing run (`images_per_sec`; writing the log slows the traced run itself, while oneDNN

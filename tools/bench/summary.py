@@ -171,11 +171,79 @@ def ratios(impls):
         int8_vs_fp32=ratio(ours.get('int8_images_per_sec'), ours.get('infer_images_per_sec')))
 
 
+BF16_TARGETS = (
+    ('--amp (auto) training >= 0.95x float32', 'auto_amp_train_vs_fp32', 0.95),
+    ('bfloat16+AMX exported >= 1.5x float32 exported', 'bf16_amx_vs_fp32_infer', 1.5),
+    ('bfloat16+AMX exported >= 1.0x PyTorch autocast bf16', 'bf16_amx_vs_torch_bf16_infer', 1.0),
+    ('INT8+AMX >= 1.15x INT8', 'int8_amx_vs_int8', 1.15))
+
+
+def bfloat16_section(args, results, gpu):
+    """The bfloat16 columns: per row images/s and which oneDNN convolution kernels ran (from
+    its trace job), the ratios the targets of issue 29 read, or why they were skipped."""
+    from dmrnet.tools.bench.benchmark import BF16_ROWS, amx_skipped, bf16_skipped
+    from dmrnet.train.ampselect import MARGIN
+    if gpu is not None:
+        return dict(skipped='bfloat16 columns are CPU figures; on GPUs --amp is float16')
+    if args.no_bf16:
+        return dict(skipped='--no-bf16')
+    if bf16_skipped(args):
+        return dict(skipped=bf16_skipped(args))
+    traces = {'train:': 'trace:ours:train', 'infer:': 'trace:ours:infer',
+              'torch:train': 'trace:pytorch:train', 'torch:infer': 'trace:pytorch:infer'}
+    same_form = 'train:branch' if 'train:branch' in results else 'train:single'
+    rows, figures = [], {}
+    for label, key, phase in BF16_ROWS:
+        if key == 'train:':
+            res = results.get(same_form)  # the form the bfloat16 step trains in
+        elif key == 'infer:':
+            res = fastest(results, 'infer:')[1]  # the float32 export users run
+        else:
+            res = results.get(key)
+        if not res:
+            continue
+        trace = results.get(traces.get(key, 'trace:bf16:' + key), {})
+        row = dict(row=label, key=key, phase=phase,
+                   images_per_sec=_round(res.get('images_per_sec')),
+                   latency_ms=_round(res.get('latency_ms')), amx=res.get('amx'),
+                   top1_agreement_with_fp32=res.get('top1_agreement_with_fp32'),
+                   max_rel_diff_vs_fp32=res.get('max_rel_diff_vs_fp32'),
+                   conv_kernels=trace.get('kernels'),
+                   error=res.get('error') or trace.get('error'), skipped=res.get('skipped'))
+        rows.append({k: v for k, v in row.items() if v is not None})
+        figures[key] = res.get('images_per_sec')
+
+    def ratio(a, b):
+        a, b = figures.get(a), figures.get(b)
+        return round(a / b, 3) if a and b else None
+    bf16_train = ratio('bf16:train', 'train:')
+    ratios = dict(
+        bf16_train_vs_fp32=bf16_train,
+        # what plain --amp trains at: bfloat16 only where it measured MARGIN faster
+        auto_amp_train_vs_fp32=None if bf16_train is None else (
+            bf16_train if bf16_train >= MARGIN else 1.0),
+        bf16_vs_fp32_infer=ratio('bf16:infer', 'infer:'),
+        bf16_amx_vs_fp32_infer=ratio('bf16:infer:amx', 'infer:'),
+        bf16_amx_vs_bf16_infer=ratio('bf16:infer:amx', 'bf16:infer'),
+        bf16_amx_vs_torch_bf16_infer=ratio('bf16:infer:amx', 'torch:infer:bf16'),
+        torch_bf16_vs_fp32_train=ratio('torch:train:bf16', 'torch:train'),
+        torch_bf16_vs_fp32_infer=ratio('torch:infer:bf16', 'torch:infer'),
+        int8_amx_vs_int8=ratio('int8:amx', 'int8'))
+    out = dict(rows=rows, ratios=ratios,
+               targets=[dict(target=name, ratio=ratios[key], threshold=threshold,
+                             met=None if ratios[key] is None else ratios[key] >= threshold)
+                        for name, key, threshold in BF16_TARGETS])
+    if amx_skipped():
+        out['amx_skipped'] = amx_skipped()
+    return out
+
+
 def phase_breakdowns(results, impls, batch_size):
     """{phase: {impl: breakdown}} of the trace jobs ('trace:<impl>:<phase>')."""
     phases = {}
     for key, res in results.items():
-        if key.startswith('trace:') and 'onednn_ms' in res:
+        if key.startswith('trace:') and not key.startswith('trace:bf16:') and \
+                'onednn_ms' in res:
             _, impl, phase = key.split(':')
             images_per_sec = impls.get('dmrnet' if impl == 'ours' else impl, {}).get(
                 phase + '_images_per_sec')
@@ -257,6 +325,7 @@ def format_table(rep):
             '  (leaves %.0f ms for all but our convolutions, which now takes %.0f ms; ceiling '
             '%.2f)' % (target['non_conv_budget_ms'], target['non_conv_ms'], target['ceiling'])
             if target.get('ceiling') else ''))
+    lines += _bfloat16_lines(rep.get('bfloat16') or {})
     for k, v in rep['skipped'].items():
         lines.append('skipped %s: %s' % (k, v))
     for k, v in rep['errors'].items():
@@ -280,6 +349,32 @@ def _breakdown_lines(phases):
             lines.append('%-6s %-9s %8.1f' % (phase, impl, b['wall_ms']) + ''.join(
                 ' %7.1f' % b['onednn_ms'].get(c, 0.0) for c in BREAKDOWN_COLUMNS) +
                 ' %8.1f' % b['outside_ms'])
+    return lines
+
+
+def _bfloat16_lines(section):
+    if 'skipped' in section:
+        return ['skipped bfloat16 columns: %s' % section['skipped']]
+    if not section.get('rows'):
+        return []
+    lines = ['bfloat16 (this CPU computes it): images/s; the oneDNN convolution kernels that '
+             'ran, ms per batch (verbose log, a separate run)']
+    head = '%-40s %9s %8s  %s' % ('row', 'i/s', 'lat1 ms', 'convolution kernels')
+    lines += [head, '-' * len(head)]
+    for row in section['rows']:
+        kernels = ', '.join('%s %.1f' % kv for kv in list((row.get('conv_kernels') or
+                                                            {}).items())[:3])
+        note = row.get('error') or row.get('skipped') or ''
+        lines.append('%-40s %9s %8s  %s%s' % (row['row'][:40], _f(row.get('images_per_sec')),
+                                             _f(row.get('latency_ms')), kernels or '-',
+                                             ('  ' + note[:80]) if note else ''))
+    lines.append('bfloat16 ratios: ' + ', '.join('%s %s' % kv for kv in
+                                                 section['ratios'].items() if kv[1] is not None))
+    for target in section['targets']:
+        lines.append('target %-52s %6s  %s' % (target['target'], target['ratio'], {
+            True: 'MET', False: 'NOT MET', None: 'n/a'}[target['met']]))
+    if section.get('amx_skipped'):
+        lines.append('skipped AMX rows: %s' % section['amx_skipped'])
     return lines
 
 

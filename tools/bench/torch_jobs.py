@@ -2,7 +2,7 @@
 as ours is, the reference of the framework comparison.
 
 PyTorch runs with torch.set_num_threads equal to MXNet's OpenMP threads; inference in eval() +
-inference_mode(). Both memory layouts are measured (`torch_variants`: NCHW and channels_last)
+inference_mode(); with autocast='bfloat16' in the spec, under torch.autocast (CPU, bfloat16). Both memory layouts are measured (`torch_variants`: NCHW and channels_last)
 and the faster is the reference.
 """
 import os
@@ -50,6 +50,15 @@ def network(spec, torch):
                   classes=arguments['classes'])
 
 
+def cpu_autocast(torch, spec):
+    """torch.autocast to bfloat16 on the CPU for a spec with autocast='bfloat16' (PyTorch's
+    oneDNN asks the kernel for AMX itself), else a context that does nothing."""
+    import contextlib
+    if spec.get('autocast') == 'bfloat16' and spec.get('gpu') is None:
+        return torch.autocast('cpu', dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 def memory_format(torch, variant):
     return torch.channels_last if variant == 'channels_last' else torch.contiguous_format
 
@@ -77,7 +86,8 @@ def training_step(spec, torch, dev, variant):
             scaler.step(opt)
             scaler.update()
         else:
-            loss = loss_fn(net(x), y)
+            with cpu_autocast(torch, spec):
+                loss = loss_fn(net(x), y)
             loss.backward()
             opt.step()
         if dev.type == 'cuda':
@@ -94,7 +104,7 @@ def inference_run(spec, torch, dev, variant, net):
     x1 = x[:1].contiguous(memory_format=fmt)
 
     def run(inp):
-        with torch.inference_mode():
+        with torch.inference_mode(), cpu_autocast(torch, spec):
             net(inp)
         if dev.type == 'cuda':
             torch.cuda.synchronize()
