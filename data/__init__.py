@@ -6,4 +6,5 @@
 import dmrnet.utils  # noqa: F401  (sets OMP threads before mxnet is imported)
 from .common import DataError, DatasetMissingError  # noqa: F401,E402
 from .iterators import (count_records, dataset_info, dataset_names,  # noqa: F401,E402
-                        default_data_dir, external_pack, get_train_iter, get_val_iter)
+                        default_data_dir, external_pack, get_train_iter, get_val_iter,
+                        record_files)

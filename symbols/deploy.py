@@ -33,11 +33,63 @@ DEFAULT_CALIB_MODE = 'naive'
 DEFAULT_NUM_CALIB = 512
 
 
-def input_shape_for(net, batch_size=1):
-    """(N, 3, H, W) a network expects: 224 for the ImageNet stem, 32 otherwise."""
+def input_shape_for(net, batch_size=1, meta=None):
+    """(N, C, H, W) a network expects: the shape an export's `meta` records (Fashion-MNIST
+    exports take 28 px), else 224 for the ImageNet stem and 32 otherwise (CIFAR's size, a guess
+    for networks that know nothing of their data: every network pools globally)."""
+    recorded = recorded_input_shape(meta)
+    if recorded is not None:
+        return (batch_size,) + recorded
     config = getattr(net, 'config', {})
     size = 224 if config.get('stem_kind') == 'imagenet' else 32
     return (batch_size, 3, size, size)
+
+
+# ------------------------------------------------------------------------------------------
+# An export's meta file: the one reader of how to feed an exported model
+
+def meta_path(prefix):
+    return '%s-meta.json' % prefix
+
+
+def read_export_meta(prefix):
+    """The `-meta.json` of the export `prefix` as a dict, or None when the export has none
+    (exports made by other tools); ValueError naming the file when it cannot be read."""
+    path = meta_path(prefix)
+    try:
+        with open(path) as f:
+            meta = json.load(f)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        raise ValueError('%s is not a readable meta file (%s): export the model again'
+                         % (path, getattr(e, 'strerror', None) or e)) from None
+    if not isinstance(meta, dict):
+        raise ValueError('%s is not a meta file (not a JSON object): export the model again'
+                         % path)
+    return meta
+
+
+def recorded_input_shape(meta):
+    """(C, H, W) of one input as `meta` records it, or None."""
+    if not meta:
+        return None
+    shape = (meta.get('input') or {}).get('shape') or meta.get('input_shape')
+    return tuple(int(v) for v in shape[1:]) if shape else None
+
+
+def recorded_stats(meta):
+    """The (mean, std) an input pipeline applies to 0-255 pixels before the model, as `meta`
+    records it: mean 0 and std 1 (raw pixels) for a model that normalises in its own graph, the
+    recorded statistics otherwise, None when the meta records none."""
+    described = (meta or {}).get('input') or {}
+    mean, std = described.get('mean'), described.get('std')
+    if described.get('normalized_in_graph'):
+        channels = len(mean or ()) or (recorded_input_shape(meta) or (3,))[0]
+        return [0.0] * channels, [1.0] * channels
+    if mean is None or std is None:
+        return None
+    return [float(v) for v in mean], [float(v) for v in std]
 
 
 def pooling_for_deployment(sym_file):
@@ -147,7 +199,7 @@ class ExportSet:
     def final(self, kind):
         return {'symbol': '%s-symbol.json' % self.prefix,
                 'params': '%s-%04d.params' % (self.prefix, self.epoch),
-                'meta': '%s-meta.json' % self.prefix}[kind]
+                'meta': meta_path(self.prefix)}[kind]
 
     def temporary(self, kind):
         return {'symbol': '%s-symbol.json' % self.temporary_prefix,

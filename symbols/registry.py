@@ -8,7 +8,6 @@
 import fnmatch
 import glob
 import inspect
-import json
 import os
 
 _FAMILIES = {}
@@ -62,17 +61,33 @@ WEIGHTS_ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 WEIGHTS_ROOT_ENV = 'DMRNET_WEIGHTS_ROOT'
 
 
+def _weights_root():
+    return os.environ.get(WEIGHTS_ROOT_ENV) or WEIGHTS_ROOT
+
+
+def kept_weights(name=None):
+    """[(preset, dataset)] of every kept export (of `name` only, when given), sorted."""
+    pattern = os.path.join(_weights_root(), '*', 'weights', '%s-0000.params' % (name or '*'))
+    return sorted((os.path.basename(f)[:-len('-0000.params')], f.split(os.sep)[-3])
+                  for f in glob.glob(pattern))
+
+
 def pretrained_prefix(name, dataset):
-    """The export prefix of `name`'s weights trained on `dataset`; ValueError naming what exists
-    when there are none."""
-    root = os.environ.get(WEIGHTS_ROOT_ENV) or WEIGHTS_ROOT
+    """The export prefix of `name`'s weights trained on `dataset` (True: the one data set
+    `name` has weights for); ValueError naming what exists when that is not one export."""
+    root = _weights_root()
+    if dataset is True:
+        datasets = [d for _, d in kept_weights(name)]
+        if len(datasets) != 1:
+            raise ValueError('pretrained=True: %s; name the data set, e.g. pretrained=%r'
+                             % ('%s has weights trained on %s' % (name, ', '.join(datasets))
+                                if datasets else 'no kept weights of %s' % name,
+                                datasets[0] if datasets else 'fashion'))
+        dataset = datasets[0]
     prefix = os.path.join(root, dataset, 'weights', name)
     if not os.path.exists(prefix + '-0000.params'):
-        found = sorted(f[:-len('-0000.params')] for f in glob.glob(os.path.join(
-            root, '*', 'weights', '*-0000.params')))
-        available = ', '.join('%s (%s)' % (os.path.basename(f), f.split(os.sep)[-3])
-                              for f in found)
-        hint = '' if found else (
+        available = ', '.join('%s (%s)' % kept for kept in kept_weights())
+        hint = '' if available else (
             '; looked in %s: the weights are in the repository\'s results/ folder, found '
             'from a checkout installed with pip install -e, or set %s to that folder'
             % (root, WEIGHTS_ROOT_ENV))
@@ -84,17 +99,23 @@ def pretrained_prefix(name, dataset):
 def get_model(name, pretrained=None, ctx=None, **kwargs):
     """Build a network by family or preset name. Unknown names and arguments raise a ValueError
     that lists what is valid. `pretrained='fashion'` loads the weights the repository keeps for
-    that preset and dataset (the network is then initialized, on `ctx`)."""
+    that preset and dataset (the network is then initialized, on `ctx`); `pretrained=True`
+    (GluonCV's form) those of the one data set that has weights for it. The network takes
+    normalised images, (x - mean) / std of 0-255 RGB pixels, as the kept export's -meta.json
+    records them, also where that export normalises in its own graph."""
     if pretrained:
+        from dmrnet.symbols.deploy import read_export_meta
         prefix = pretrained_prefix(name, pretrained)
-        with open(prefix + '-meta.json') as f:
-            meta = json.load(f)
+        meta = read_export_meta(prefix) or {}
         if meta.get('model') != name:
             raise ValueError('%s-meta.json describes %s, not %s' % (prefix, meta.get('model'),
                                                                     name))
         net = get_model(name, **dict(meta.get('model_kwargs') or {}, **kwargs))
         import mxnet as mx
-        net.collect_params().load(prefix + '-0000.params', ctx=ctx or mx.cpu())
+        # a raw-input export's graph holds its normalisation as two more constants
+        in_graph = bool((meta.get('input') or {}).get('normalized_in_graph'))
+        net.collect_params().load(prefix + '-0000.params', ctx=ctx or mx.cpu(),
+                                  ignore_extra=in_graph)
         return net
     family, kwargs = resolve(name, **kwargs)
     fn = _FAMILIES[family]

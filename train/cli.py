@@ -114,7 +114,9 @@ def add_fit_args(parser):
                         'folder, else runs/<dataset>-<model>-s<seed>')
     o.add_argument('--resume',
                    help='a run folder (its last checkpoint) or a checkpoint .json/.params: '
-                        'continue with the saved parameters, momentum and epoch count')
+                        'continue the run with its saved parameters, momentum and recorded '
+                        'recipe (flags not given take the recorded values; a flag that changes '
+                        'the result is refused, except more --epochs)')
     o.add_argument('--export-only', action='store_true',
                    help='with --resume: export best and last models and exit')
     o.add_argument('--checkpoint-every', '--save-period', dest='checkpoint_every', type=int,
@@ -185,7 +187,34 @@ def config_from_args(args):
 
 
 def parse_config(parser, argv=None):
-    return config_from_args(parser.parse_args(argv))
+    """The TrainConfig of a command line; with --resume, every run-defining flag it does not
+    give takes the resumed run's recorded value (train/resume.py)."""
+    config = config_from_args(parser.parse_args(argv))
+    if config.resume:
+        from dmrnet.train import rundir
+        from dmrnet.train.resume import inherit
+        try:
+            recorded = rundir.locate(config.resume)[0].get('args') or {}
+        except rundir.CheckpointError:
+            return config  # the run says why, in one line
+        config = inherit(config, recorded, given_fields(parser, argv))
+    return config
+
+
+def given_fields(parser, argv=None):
+    """The config fields set on the command line (by any of their flag names, `--flag value`
+    or `--flag=value`), as opposed to those left at the recipe's default."""
+    argv = sys.argv[1:] if argv is None else argv
+    dests = {option: action.dest for action in parser._actions
+             for option in action.option_strings}
+    given = set()
+    for arg in argv:
+        if arg == '--':
+            break
+        name = arg.split('=', 1)[0]
+        if name in dests:
+            given.add(dests[name])
+    return given
 
 
 def main(parser, argv=None):
@@ -206,7 +235,7 @@ def main(parser, argv=None):
         _fail(parser.prog, e, 2)
     except KeyboardInterrupt as e:
         from dmrnet.train import rundir
-        folder = config.save_dir or config.resume or config.default_save_dir()
+        folder = rundir.run_folder(config.save_dir, config.resume, config.default_save_dir())
         how, status = ('terminated', Terminated.status) if isinstance(e, Terminated) else \
             ('interrupted', 130)
         if rundir.has_checkpoint(folder):

@@ -168,6 +168,8 @@ class TrainConfig:
                  '--lr-steps %r: epochs must be whole numbers >= 1, e.g. 200,300,350'
                  % (self.lr_steps,))
         need(not (self.export_only and not self.resume), '--export-only needs --resume')
+        need(self.save_dir != '', "--save-dir '': give a folder, or leave the flag out (the run "
+                                  "then writes runs/<dataset>-<model>-s<seed>)")
         need((self.mean is None) == (self.std is None), '--rgb-mean and --rgb-std go together')
         for name in ('mean', 'std'):
             value = getattr(self, name)

@@ -30,7 +30,7 @@ from mxnet import gluon
 
 from dmrnet.symbols import count_params
 from dmrnet.symbols.deploy import export_model
-from dmrnet.train import build, distributed, precision, rundir
+from dmrnet.train import build, distributed, precision, resume, rundir
 from dmrnet.train.build import RunStopped, UserError
 from dmrnet.train.config import ConfigError
 from dmrnet.train.evaluate import evaluate
@@ -107,7 +107,8 @@ class Run:
                 self.resume_meta, self.resume_dir = rundir.locate(config.resume)
             except rundir.CheckpointError as e:
                 raise UserError('--resume: %s' % e) from None
-        self.save_dir = config.save_dir or self.resume_dir or config.default_save_dir()
+        self.save_dir = rundir.run_folder(config.save_dir, config.resume,
+                                          config.default_save_dir())
         if rundir.holds_run(self.save_dir) and not (
                 self.resume_dir and os.path.samefile(self.save_dir, self.resume_dir)):
             # Starting afresh there, or continuing another run there, would mix two runs'
@@ -124,6 +125,10 @@ class Run:
         self.part_batch = config.batch_size // self.parts
         self.name, self.kwargs, self.family, self.full_kwargs = build.model_spec(
             config, self.classes)
+        self.extended = None
+        if self.resume_meta:
+            self.check_resume()
+        self.check_data()
         self.board = None
         if config.tensorboard and self.is_chief:
             from dmrnet.train.board import Board
@@ -225,9 +230,12 @@ class Run:
     def meta(self, epoch, best_error, best_epoch, history_tail):
         return dict(self.identity(), epoch=epoch, classes=self.classes, seed=self.config.seed,
                     best_test_error=best_error, best_epoch=best_epoch,
-                    args=self.recorded_config(), precision=self.precision, last=history_tail)
+                    args=self.recorded_config(), precision=self.precision,
+                    extended=self.extensions(), last=history_tail)
 
     def check_resume(self):
+        """The checkpoint is of this network and data, and this run continues its recipe
+        (train/resume.py); before anything in the run folder changes."""
         m = self.resume_meta
         mine = (self.family, self.full_kwargs, self.config.dataset)
         theirs = (m.get('family'), m.get('family_kwargs'), m.get('dataset'))
@@ -235,6 +243,29 @@ class Run:
             raise UserError('--resume %s: the checkpoint is %s %s on %s, this run is %s %s on %s'
                             % (self.config.resume, theirs[0], build.describe_kwargs(theirs[1]),
                                theirs[2], mine[0], build.describe_kwargs(mine[1]), mine[2]))
+        recorded = m.get('args') or {}
+        found = resume.differences(recorded, self.config, m['epoch'])
+        if found:
+            raise UserError(resume.refusal(self.config.resume, found))
+        grown = resume.extension(recorded, self.config)
+        if grown:
+            self.extended = dict(epochs_from=grown[0], epochs_to=grown[1], at_epoch=m['epoch'])
+
+    def extensions(self):
+        """Every --epochs extension of this run, as its record keeps them."""
+        earlier = list((self.resume_meta or {}).get('extended') or [])
+        return earlier + ([self.extended] if self.extended else [])
+
+    def check_data(self):
+        """The packs this run reads are there and sound (their quick check), before the run
+        folder is touched: a resume must not mark a finished run unfinished and then stop on
+        a missing pack."""
+        for files, split in ((self.train_files, 'train'), (self.val_files, 'val')):
+            if files is None:
+                try:
+                    self.data.record_files(self.config.dataset, self.data_dir, split)
+                except self.data.DataError as e:
+                    raise UserError(str(e)) from None
 
 
 def fit(config, data=None):
@@ -261,8 +292,10 @@ def _fit(run):
     amx_warning = amx.training_warning()  # never enabled here: oneDNN 2.4 trains badly with it
     if amx_warning:
         log.warning(amx_warning)
-    if run.resume_meta:
-        run.check_resume()  # before --amp may time the network
+    if run.extended:
+        log.warning('--epochs %d extends the run from %d epochs (recorded in its summary); its lr '
+                    'steps are now at epochs %s', run.extended['epochs_to'],
+                    run.extended['epochs_from'], c.lr_step_epochs())
     run.decide_precision()
     if run.amp_dtype:
         precision.init_amp(run.amp_dtype)
@@ -467,6 +500,7 @@ def finish(run, net, history, nparams, best_error, best_epoch):
         export_best(run, best_pointer)
     final = history[-1] if history else {}
     summary = dict(run.identity(), args=run.recorded_config(), precision=run.precision,
+                   extended=run.extensions(),
                    params=nparams,
                    epochs=last_epoch, final_test_error=final.get('test_error'),
                    best_test_error=None if best_error == float('inf') else best_error,

@@ -153,14 +153,29 @@ def locate(spec):
     return meta, folder
 
 
+def run_folder(save_dir, resume, default):
+    """The folder a run writes: --save-dir, else the folder of the checkpoint it resumes (a run
+    folder, or the folder of a checkpoint .json/.params), else the default. The one rule, for
+    the run itself and for what the command line says after an interruption."""
+    if save_dir:
+        return save_dir
+    if resume:
+        try:
+            return locate(resume)[1]
+        except CheckpointError:
+            return resume if os.path.isdir(resume) else os.path.dirname(resume) or '.'
+    return default
+
+
 def model_record(params_path):
     """The model a .params file the project wrote holds, from the records beside it: an
     export's PREFIX-meta.json (PREFIX-NNNN.params: best-, last-, kept weights, tools/export.py's)
     or, for a checkpoint, its run folder's pointer (last.json / best.json: every checkpoint of a
     run is of the run's model). A dict with model, kwargs (the model's arguments), dataset,
     classes, fused and source (the record read), or None when there is no record."""
+    from dmrnet.symbols.deploy import meta_path
     m = re.match(r'(.*)-\d{4}\.params$', params_path)
-    candidates = [m.group(1) + '-meta.json'] if m else []
+    candidates = [meta_path(m.group(1))] if m else []
     folder = os.path.dirname(os.path.abspath(params_path))
     candidates += [os.path.join(folder, name) for name in (LAST, BEST)]
     for path in candidates:
