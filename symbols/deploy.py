@@ -367,7 +367,21 @@ def export_onnx(prefix, epoch=0, input_shape=(1, 3, 32, 32), onnx_file=None):
         mx.onnx.export_model('%s-symbol.json' % prefix, '%s-%04d.params' % (prefix, epoch),
                              [tuple(input_shape)], np.float32, tmp, dynamic=True,
                              dynamic_input_shapes=[(None,) + tuple(input_shape[1:])])
+        _only_data_as_input(tmp)
     return onnx_file
+
+
+def _only_data_as_input(onnx_file):
+    """mx.onnx lists every weight among the graph's inputs as well as its initializers, which
+    ONNX Runtime warns about once per weight (about 140 lines a model) and which lets a caller
+    override weights by feeding them; keep `data` as the one input."""
+    import onnx
+    model = onnx.load(onnx_file)
+    weights = {initializer.name for initializer in model.graph.initializer}
+    kept = [value for value in model.graph.input if value.name not in weights]
+    del model.graph.input[:]
+    model.graph.input.extend(kept)
+    onnx.save(model, onnx_file)
 
 
 class _quiet_root_log:

@@ -87,7 +87,8 @@ def test_export_takes_every_parameter_file_a_run_leaves(digits, tmp_path, capsys
     from dmrnet.train import TrainConfig, fit
     run_dir = tmp_path / 'run'
     fit(TrainConfig.for_dataset('digits', data_dir=digits, save_dir=str(run_dir), epochs=2,
-                                max_batches=2, max_val_batches=1, progress=False))
+                                max_batches=2, max_val_batches=1, progress=False,
+                                mean=(10.0, 20.0, 30.0), std=(40.0, 50.0, 60.0)))
     from dmrnet.data import dataset_info
     digits_info = dataset_info('digits')
     x = mx.nd.array(np.random.RandomState(3).rand(4, *digits_info['image_shape']))
@@ -103,7 +104,9 @@ def test_export_takes_every_parameter_file_a_run_leaves(digits, tmp_path, capsys
             capsys.readouterr().err
         meta = json.load(open(prefix + '-meta.json'))
         assert meta['model'] == 'dmrnet' and meta['kwargs']['L'] == 6
-        assert meta['dataset'] == 'digits' and meta['input']['mean'] == digits_info['mean']
+        # the run's own normalisation (--rgb-mean/--rgb-std), not the data set's
+        assert meta['dataset'] == 'digits' and meta['input']['mean'] == [10.0, 20.0, 30.0]
+        assert meta['input']['std'] == [40.0, 50.0, 60.0]
         assert meta['input']['shape'] == [1] + list(digits_info['image_shape'])
         np.testing.assert_allclose(import_model(prefix)(x).asnumpy(), reference[same_as],
                                    rtol=1e-5, atol=1e-5)

@@ -126,6 +126,8 @@ def main(argv=None):
             from dmrnet.data import dataset_info
             info = dataset_info(dataset)
             mean, std = info['mean'], info['std']
+            if record and record.get('mean') and not args.dataset:
+                mean, std = record['mean'], record['std']   # what the weights were trained on
             kwargs.setdefault('classes', info['classes'])
         net = build(model, kwargs, args.params, fused)
     except (ValueError, FileNotFoundError, OSError, AssertionError, mx.base.MXNetError) as e:

@@ -172,7 +172,8 @@ def model_record(params_path):
     export's PREFIX-meta.json (PREFIX-NNNN.params: best-, last-, kept weights, tools/export.py's)
     or, for a checkpoint, its run folder's pointer (last.json / best.json: every checkpoint of a
     run is of the run's model). A dict with model, kwargs (the model's arguments), dataset,
-    classes, fused and source (the record read), or None when there is no record."""
+    classes, fused, mean and std (None: the data set's) and source (the record read), or None
+    when there is no record."""
     from dmrnet.symbols.deploy import meta_path
     m = re.match(r'(.*)-\d{4}\.params$', params_path)
     candidates = [meta_path(m.group(1))] if m else []
@@ -186,9 +187,12 @@ def model_record(params_path):
         except (OSError, ValueError, KeyError, TypeError):
             continue
         kwargs = record.get('model_kwargs', record.get('kwargs')) or {}
+        # the normalisation the weights were trained with: an export's input description, or
+        # the run's --rgb-mean/--rgb-std (None: the data set's own)
+        fed = record.get('input') or record.get('args') or {}
         return dict(model=model, kwargs=dict(kwargs), dataset=record.get('dataset'),
                     classes=record.get('classes'), fused=bool(record.get('fused')),
-                    source=path)
+                    mean=fed.get('mean'), std=fed.get('std'), source=path)
     return None
 
 
