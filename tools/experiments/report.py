@@ -49,7 +49,7 @@ import sys
 from dmrnet import paper
 from dmrnet.tools.analysis.params import AUTHORS_TABLE2
 from dmrnet.tools.analysis.paths import pathnet_mean
-from dmrnet.tools.experiments.layout import EXPERIMENTS, RESULTS_FILE, RUNS_DIR
+from dmrnet.tools.experiments.layout import EXPERIMENTS, REPOSITORY, RESULTS_FILE, RUNS_DIR
 from dmrnet.tools.experiments.reference import paper_numbers, table2_by_L
 from dmrnet.utils.files import atomic_path, save_figure, write_text
 
@@ -428,14 +428,35 @@ def _save(fig, path):
     log.info('wrote %s', path)
 
 
+# The experiment (dmrnet.tools.experiments) whose runs make each table: a table reads only
+# those, so that smoke runs of one experiment never pool with another's on the same data.
+TABLE_EXPERIMENT = {'table2': 'table2', 'table3': 'table3', 'table4': 'imagenet-compare',
+                    'table5': 'table5', 'figure6': 'figure6', 'digits': 'digits-compare',
+                    'fashion': 'fashion-compare', 'fashion_val': 'fashion-compare'}
+
+
+def of_table(records, table):
+    """The records a table reads: its experiment's (records that name no experiment, from
+    files given by hand, go to every table their fields fit)."""
+    experiment = TABLE_EXPERIMENT.get(table)
+    return [record for record in records
+            if record.get('experiment') in (None, experiment) or experiment is None]
+
+
 def build(which, records, numbers, out_dir):
     """The Table objects (and plots) for the requested tables."""
-    builders = {'table2': lambda: table2(records, numbers),
-                'table3': lambda: table3(records, numbers),
-                'table4': lambda: table4(records, numbers),
-                'table5': lambda: table5(records, numbers),
-                'figure6': lambda: figure6(records, out_dir)}
-    builders.update({dataset: (lambda dataset=dataset: comparison_table(records, dataset))
+    def mine(table):
+        return of_table(records, table)
+
+    def table2_datasets():
+        extra = sorted({r['dataset'] for r in mine('table2')} - set(PAPER_DATASETS))
+        return PAPER_DATASETS + tuple(extra)
+    builders = {'table2': lambda: table2(mine('table2'), numbers, datasets=table2_datasets()),
+                'table3': lambda: table3(mine('table3'), numbers),
+                'table4': lambda: table4(mine('table4'), numbers),
+                'table5': lambda: table5(mine('table5'), numbers),
+                'figure6': lambda: figure6(mine('figure6'), out_dir)}
+    builders.update({dataset: (lambda dataset=dataset: comparison_table(mine(dataset), dataset))
                      for dataset in OWN_DATASETS})
     tables = [builders[name]() for name in which if name in builders]
     deviation = batchnorm_note(records)
@@ -653,6 +674,25 @@ def _figure7_seeds(runs, path, title, plot_seeds):
     return [path]
 
 
+def published_results():
+    """The results files kept in the repository (results/<dataset>/results.jsonl)."""
+    import glob
+    return sorted(glob.glob(os.path.join(REPOSITORY, 'results', '*', RESULTS_FILE)))
+
+
+def with_published(records):
+    """`records` and, for each experiment they have no run of, the repository's published
+    results of it: the report then covers what is committed, while an experiment run under
+    RUNS (the published one resumed there, or a smoke run of it) is never pooled with them."""
+    present = {record.get('experiment') for record in records}
+    extra = [record for record in load_results(published_results())
+             if record.get('experiment') not in present]
+    if extra:
+        log.info('%d published results of %s (results/ of the repository)', len(extra),
+                 ', '.join(sorted({record.get('experiment') for record in extra})))
+    return records + extra
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split('\n')[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -661,7 +701,8 @@ def main(argv=None):
                         help='any of %s, or all (default)' % ', '.join(TABLES))
     parser.add_argument('--runs-dir', default=RUNS_DIR)
     parser.add_argument('--results', nargs='+',
-                        help='results files (default: RUNS/*/%s)' % RESULTS_FILE)
+                        help='results files (default: RUNS/*/%s and the published '
+                             'results/*/%s of the repository)' % (RESULTS_FILE, RESULTS_FILE))
     parser.add_argument('--reference', help="the paper's numbers (default: paper-numbers.json "
                                             'beside this file)')
     parser.add_argument('--out', help='output folder (default RUNS/report)')
@@ -679,6 +720,8 @@ def main(argv=None):
                              for experiment in EXPERIMENTS]
     try:
         records = load_results(paths, missing_ok=not args.results)
+        if not args.results:
+            records = with_published(records)
         numbers = paper_numbers(args.reference)
     except (OSError, ValueError) as e:
         parser.error(str(e))

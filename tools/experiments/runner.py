@@ -409,14 +409,19 @@ def batch_per_device(train_args):
 
 
 def collect(experiment_dir):
-    """Write experiment_dir/results.jsonl from every finished run below it; returns the records."""
+    """Write experiment_dir/results.jsonl from every finished run below it; returns the records
+    (with their run folders' full paths)."""
     records = []
     if os.path.isdir(experiment_dir):
         for name in sorted(os.listdir(experiment_dir)):
             run_dir = os.path.join(experiment_dir, name)
             if os.path.exists(os.path.join(run_dir, RUN_FILE)) and rundir.is_finished(run_dir):
                 records.append(result_record(run_dir))
-    path = write_jsonl(os.path.join(experiment_dir, RESULTS_FILE), records)
+    # run folders named beside the file (the report resolves them there): the same file on
+    # every checkout, so a kept experiment's results stay as committed
+    path = write_jsonl(os.path.join(experiment_dir, RESULTS_FILE),
+                       [dict(record, run_dir=os.path.basename(record['run_dir']))
+                        for record in records])
     log.info('wrote %s (%d finished runs)', path, len(records))
     return records
 
@@ -487,6 +492,7 @@ def main(argv=None):
         cut = argv.index('--')
         argv, passthrough = argv[:cut], argv[cut + 1:]
     parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split('\n')[0],
+                                     prog='python -m dmrnet.tools.experiments',
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog=__doc__.split('\n\n', 1)[1])
     parser.add_argument('experiment', choices=EXPERIMENTS)
