@@ -119,7 +119,6 @@ def main(argv=None):
     src = args.src
     md5 = None if (args.md5 or '').lower() == 'none' else (args.md5 or spec['md5'])
     if src is None:
-        os.makedirs(args.out, exist_ok=True)
         src = common.download(spec['url'], os.path.join(args.out, os.path.basename(spec['url'])),
                               spec['md5'], fix)
     elif os.path.isfile(src) and md5:

@@ -115,6 +115,17 @@ def check_md5(path, md5, fix):
                         fix)
 
 
+def remove_empty_folders(folder, root):
+    """Remove `folder` and its parents up to `root` (included) while they are empty."""
+    folder, root = os.path.abspath(folder), os.path.abspath(root)
+    while folder == root or folder.startswith(root + os.sep):
+        try:
+            os.rmdir(folder)
+        except OSError:
+            return
+        folder = os.path.dirname(folder)
+
+
 def download(url, dest, md5, fix):
     """Fetch `url` to `dest` (atomically) and verify its md5.
 
@@ -130,6 +141,13 @@ def download(url, dest, md5, fix):
     import urllib.request
     from tqdm import tqdm
     log.info('downloading %s -> %s', url, dest)
+    # The folders this download creates (data/<name>/, data/ itself on a first run): a failed
+    # download removes them again, so that no empty pack folder looks like a started one.
+    created = os.path.dirname(os.path.abspath(dest))
+    while not os.path.isdir(os.path.dirname(created)):
+        created = os.path.dirname(created)
+    if os.path.isdir(created):
+        created = None
     try:
         with atomic_path(dest) as tmp, urllib.request.urlopen(url, timeout=60) as resp, \
                 open(tmp, 'wb') as out:
@@ -140,7 +158,11 @@ def download(url, dest, md5, fix):
                     bar.update(len(block))
             out.flush()
             check_md5(tmp, md5, fix)
-    except OSError as e:
+    except BaseException as e:
+        if created is not None:
+            remove_empty_folders(os.path.dirname(os.path.abspath(dest)), created)
+        if not isinstance(e, OSError):
+            raise
         # Retrying the same command rarely helps offline: say how to bring the file in by hand.
         raise DataError(url, 'download failed (%s)' % e,
                         'fetch it on a machine with access, copy it to %s (it is verified by '

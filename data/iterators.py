@@ -11,6 +11,7 @@ import mxnet as mx
 import numpy as np
 
 from dmrnet.data import common
+from dmrnet.utils.places import default_path
 from dmrnet.utils.runtime import usable_cores
 
 # Mean/std (RGB, 0-255) of each training set: the authors' values for CIFAR/SVHN/ImageNet
@@ -86,14 +87,15 @@ def dataset_info(name, data_dir=None):
                          % (name, ', '.join(dataset_names()))) from None
     info['mean'], info['std'] = list(info['mean']), list(info['std'])
     info['folder'] = info.get('folder', name)
-    info['pack'] = info['pack'].format(dir=data_dir or os.path.join('data', info['folder']))
+    info['pack'] = info['pack'].format(dir=data_dir or default_path('data', info['folder']))
     return info
 
 
 def default_data_dir(name):
     """Where the scripts look for a dataset's pack when no --data-dir is given: data/<folder>
-    (a dataset that is a split of another's pack shares that folder)."""
-    return os.path.join('data', dataset_info(name)['folder'])
+    (a dataset that is a split of another's pack shares that folder), under the folder
+    dmrnet.utils.places chooses (the current one, or the checkout)."""
+    return default_path('data', dataset_info(name)['folder'])
 
 
 def pack_command(name, data_dir):

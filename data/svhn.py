@@ -124,7 +124,6 @@ def main(argv=None):
             if args.md5 == 'official':
                 common.check_md5(files[key], md5, refetch + ' (--md5 none accepts other files)')
         else:
-            os.makedirs(args.out, exist_ok=True)
             files[key] = common.download(URL % name, os.path.join(args.out, name), md5, fix)
     # Every file checked before anything is written; then the split, from the labels alone.
     counts = {k: check_layout(f, fix) for k, f in files.items()}

@@ -82,6 +82,7 @@ def test_download_uses_official_url_and_md5(c10, monkeypatch):
 
     def fake(url, dest, md5, fix):
         calls.append((url, md5))
+        os.makedirs(os.path.dirname(dest), exist_ok=True)   # as download() does
         shutil.copy(archive, dest)
         return dest
     monkeypatch.setattr(common, 'download', fake)

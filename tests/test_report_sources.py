@@ -52,3 +52,22 @@ def test_a_results_file_is_the_same_on_every_checkout(tmp_path):
     assert (moved / 'digits-compare' / 'results.jsonl').read_text() == results
     records = report.load_results([str(moved / 'digits-compare' / 'results.jsonl')])
     assert all(os.path.isdir(record['run_dir']) for record in records)
+
+
+def test_a_run_with_another_recipe_is_marked_in_its_table(tmp_path):
+    """Results files combined by hand can mix recipes (the runner refuses to): the table says
+    which run differs and how, instead of comparing it as an equal."""
+    from dmrnet.tools.experiments.reference import paper_numbers
+    base = dict(lr=0.1, wd=5e-4, epochs=8, batch_size=128)
+    records = [dict(experiment='fashion-compare', dataset='fashion', family=family, L=12,
+                    seed=seed, test_error=7.0 + seed / 10, name='fashion-%s-s%d' % (family, seed),
+                    recipe=dict(base, lr=0.9) if (family, seed) == ('dmrnet', 1) else base)
+               for family in ('resnet', 'dilnet', 'dmrnet') for seed in range(2)]
+    table, = report.build(['fashion'], records, paper_numbers(), str(tmp_path))
+    text = table.markdown()
+    assert 'NOT COMPARABLE: 1 run(s) trained with another recipe' in text
+    assert 'fashion-dmrnet-s1: lr 0.9 (others 0.1)' in text
+    for record in records:
+        record['recipe'] = base
+    table, = report.build(['fashion'], records, paper_numbers(), str(tmp_path))
+    assert 'NOT COMPARABLE' not in table.markdown()

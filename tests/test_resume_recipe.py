@@ -115,3 +115,25 @@ def test_an_interrupted_resume_from_a_checkpoint_file_names_its_folder(digits, t
 def test_an_empty_save_dir_is_refused(digits, capsys):
     code, line = main(digits, '', *TINY, capsys=capsys)
     assert code == 2 and "--save-dir '': give a folder" in line
+
+
+def test_the_runner_refuses_to_mix_recipes_in_one_experiment(digits, tmp_path, capsys):
+    """Finished runs are skipped by a rerun: with other training options the experiment would
+    hold two recipes (the report compared them as one)."""
+    from dmrnet.tools.experiments import runner
+    common = ['digits-compare', '--runs-dir', str(tmp_path), '--data-dir', digits, '--seeds',
+              '1', '--filter', '*dmrnet*', '--scale', '0.05', '--epochs', '1']
+    assert runner.main(common + ['--', '--no-progress', '--max-val-batches', '1']) == 0
+    capsys.readouterr()
+    for extra, named in ((['--lr', '0.9'], '--lr 0.1'), (['--wd', '0.01'], '--wd 0.0001')):
+        with pytest.raises(SystemExit) as e:
+            runner.main(common + ['--', '--no-progress', '--max-val-batches', '1'] + extra)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert e.value.code == 2 and len(err) == 1, err
+        assert 'were trained with another recipe (digits-dmrnet14-s0: %s' % named in err[0]
+    with pytest.raises(SystemExit) as e:       # a longer schedule is another recipe here too
+        runner.main(common[:-1] + ['2', '--', '--no-progress', '--max-val-batches', '1'])
+    assert e.value.code == 2 and '--epochs 1' in capsys.readouterr().err
+    # the same options (and ones that change nothing) go through
+    assert runner.main(common + ['--', '--no-progress', '--max-val-batches', '1',
+                                 '--log-interval', '5']) == 0

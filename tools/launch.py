@@ -6,7 +6,9 @@
 Every process gets the DMLC_* environment (DMLC_ROLE, DMLC_PS_ROOT_URI, DMLC_PS_ROOT_PORT,
 DMLC_NUM_SERVER, DMLC_NUM_WORKER); scheduler and servers run `python -c "import mxnet"`, which
 serves until the workers finish; workers run the command. Output lines are tagged with the role
-and rank. The first worker that fails stops the job (its exit status is returned); every child
+and the launch order ("[worker 0]" is the first worker process started); a training's own lines
+also carry its MXNet rank ("[rank 1]"), which the scheduler assigns in the order the workers
+connect, so the two numbers of a worker can differ. The first worker that fails stops the job (its exit status is returned); every child
 is killed on exit, on failure, on Ctrl-C/SIGTERM and after --timeout, and by the kernel when
 the launcher itself is killed (dmrnet.utils.process).
 
@@ -117,6 +119,11 @@ class Job:
                                  start_new_session=True, preexec_fn=end_with_parent())
             self.children.append((tag, p))
             threading.Thread(target=self._pump, args=(tag, p.stdout), daemon=True).start()
+        workers = [t for t, _ in self.children if t.startswith('worker')]
+        if len(workers) > 1:
+            self._say('"[worker N]" numbers the worker processes in launch order; the "[rank R]" '
+                      'in a training\'s lines is its MXNet rank, given by the scheduler as the '
+                      'workers connect: the two can differ')
 
     def kill(self):
         for _, p in self.children:
@@ -176,7 +183,8 @@ class Job:
 def main(argv=None):
     p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split('\n\n')[0],
                                 usage='%(prog)s [options] -- command ...')
-    p.add_argument('-n', '--num-workers', type=int, required=True)
+    p.add_argument('-n', '--num-workers', type=int, required=True,
+                   help='worker processes, each running the command')
     p.add_argument('-s', '--num-servers', type=int, default=None,
                    help='parameter servers (default: as many as workers)')
     p.add_argument('-H', '--hostfile', default=None, help='hosts, one per line (ssh mode)')
@@ -192,7 +200,8 @@ def main(argv=None):
                    help='interpreter for scheduler and servers')
     p.add_argument('--timeout', type=float, default=None, help='stop the job after S seconds')
     p.add_argument('--dry-run', action='store_true', help='print the processes and exit')
-    p.add_argument('command', nargs=argparse.REMAINDER)
+    p.add_argument('command', nargs=argparse.REMAINDER,
+                   help='the training command every worker runs, after --')
     args = p.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ['--'] else args.command
     if not command:

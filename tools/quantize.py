@@ -167,9 +167,10 @@ def quantize_export(args):
 def main(argv=None, amx=False):
     """The CLI; `amx`: let oneDNN use AMX (the program does; a caller's process may train).
     Bad input: one line on stderr, SystemExit(2)."""
-    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split('\n')[0],
+    head, rest = __doc__.split('\n\n', 1)
+    p = argparse.ArgumentParser(allow_abbrev=False, description=head,
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog=__doc__.split('\n', 2)[2])
+                                epilog=rest)
     p.add_argument('--prefix', required=True, help='exported fp32 model prefix')
     p.add_argument('--epoch', type=int, default=None,
                    help='NNNN of PREFIX-NNNN.params (default: the export\'s own)')
@@ -177,9 +178,14 @@ def main(argv=None, amx=False):
     p.add_argument('--dataset', default=None, choices=dataset_names(),
                    help='the data set of --data-dir (default: the one PREFIX-meta.json names)')
     p.add_argument('--out', help='INT8 model prefix (default: PREFIX-int8)')
-    p.add_argument('--calib-mode', default=DEFAULT_CALIB_MODE, choices=['naive', 'entropy'])
-    p.add_argument('--num-calib', type=int, default=DEFAULT_NUM_CALIB)
-    p.add_argument('--batch-size', type=int, default=64)
+    p.add_argument('--calib-mode', default=DEFAULT_CALIB_MODE, choices=['naive', 'entropy'],
+                   help='how the INT8 ranges are chosen: naive (min/max of the calibration '
+                        'activations) or entropy (KL divergence) (default: %s)'
+                        % DEFAULT_CALIB_MODE)
+    p.add_argument('--num-calib', type=int, default=DEFAULT_NUM_CALIB,
+                   help='training images to calibrate on (default: %d)' % DEFAULT_NUM_CALIB)
+    p.add_argument('--batch-size', type=int, default=64,
+                   help='images per batch of calibration and scoring (default: 64)')
     p.add_argument('--json', action='store_true', help='print the result as one JSON object')
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(message)s')

@@ -8,7 +8,7 @@ from dmrnet.train.cli import main, make_parser
 
 
 def parser():
-    return make_parser(__doc__.split('\n')[0], datasets=['cifar10', 'cifar100'])
+    return make_parser(__doc__, datasets=['cifar10', 'cifar100'])
 
 
 if __name__ == '__main__':

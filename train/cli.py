@@ -1,8 +1,9 @@
 """The command line of every training script: argument groups (MXNet image-classification
 style), parsing into a TrainConfig, and turning known failures into one line and an exit status.
-The anchors' names for the same things are accepted too: MXNet's example (--num-epochs,
---lr-step-epochs, --mom, --disp-batches), GluonCV's (--lr-decay-epoch, --save-period,
---num-data-workers/-j). The batch size is always the total over all devices and workers.
+The anchors' names for the same things are accepted too: MXNet's example (--network,
+--num-epochs, --lr-factor, --lr-step-epochs, --mom, --disp-batches), GluonCV's (--num-gpus,
+--lr-decay, --lr-decay-epoch, --save-period, --num-data-workers/-j). The batch size is always
+the total over all devices and workers.
 
 Exit status: 0 done, 2 bad input (devices, data, resume, flags), 3 the run stopped (the loss
 diverged, a checkpoint could not be written; the last good checkpoint is kept), 130
@@ -14,13 +15,14 @@ import os
 import signal
 import sys
 
-from dmrnet.train.config import KV_STORES, LR_SCHEDULES, OPTIMIZERS, TrainConfig
+from dmrnet.train.config import (KV_STORES, LR_SCHEDULES, OPTIMIZERS, PLAIN_PROGRESS_SECONDS,
+                                  ConfigError, TrainConfig, command_line)
 from dmrnet.train.precision import AMP_MODES
 
 
 def add_model_args(parser):
     g = parser.add_argument_group('model')
-    g.add_argument('--model',
+    g.add_argument('--model', '--network', dest='model',
                    help='a preset (e.g. dmrnet56, resnet110) or a family (resnet, dilnet, dmrnet, '
                         '...) completed by --L/--width/--branches/--fused; see '
                         'dmrnet.symbols.get_model_list()')
@@ -36,12 +38,15 @@ def add_model_args(parser):
 
 def add_data_args(parser, datasets):
     g = parser.add_argument_group('data')
-    g.add_argument('--dataset', default=datasets[0], choices=datasets)
-    g.add_argument('--data-dir', help='folder with the packed .rec/.idx files; None: '
-                                      'data/<dataset>')
+    g.add_argument('--dataset', default=datasets[0], choices=datasets,
+                   help='the data set to train and test on')
+    g.add_argument('--data-dir', help='folder with the packed .rec/.idx files (default: '
+                                      'data/<dataset> in the current folder when it has a data/ '
+                                      'or runs/ folder, else in the checkout)')
     g.add_argument('--num-data-threads', '--num-data-workers', '-j', dest='num_data_threads',
                    type=int,
-                   help='decoding threads per data iterator; None: the data module\'s choice')
+                   help='decoding threads per data iterator (default: the data module\'s '
+                        'choice)')
     g.add_argument('--augmentation', choices=('release-2016', 'release-2018'),
                    help='ImageNet only: the authors\' first release (its Table 4 networks: '
                         'square crops of 196-480 px, aspect 0.75-1.25, contrast and '
@@ -68,6 +73,8 @@ def add_data_args(parser, datasets):
 def add_fit_args(parser):
     g = parser.add_argument_group('training')
     g.add_argument('--gpus', default='', help='GPUs to use: "0-7", "0,1", "0,2-3"; empty: CPU')
+    g.add_argument('--num-gpus', type=int, metavar='N',
+                   help='GluonCV\'s form: the first N GPUs, the same as --gpus 0-(N-1); 0: CPU')
     g.add_argument('--cpus', type=int, default=1,
                    help='number of CPU contexts when --gpus is empty (several exercise '
                         'multi-device data parallelism on a CPU machine)')
@@ -76,21 +83,25 @@ def add_fit_args(parser):
     g.add_argument('--batch-size', type=int,
                    help='TOTAL batch size over all devices and all workers (each of D devices '
                         'on each of W workers processes batch-size/(W*D) images per step)')
-    g.add_argument('--epochs', '--num-epochs', dest='epochs', type=int)
+    g.add_argument('--epochs', '--num-epochs', dest='epochs', type=int,
+                   help='epochs to train (an epoch: every training image once)')
     g.add_argument('--optimizer', choices=OPTIMIZERS,
                    help='nag: SGD with Nesterov momentum (the authors\'); sgd: plain momentum')
     g.add_argument('--lr', type=float, help='initial learning rate')
     g.add_argument('--lr-steps', '--lr-step-epochs', '--lr-decay-epoch', dest='lr_steps',
                    type=_epoch_list,
                    help='comma-separated epochs after which the lr is multiplied by '
-                        '--lr-factor; None: the recipe\'s, see --lr-schedule')
+                        '--lr-factor (default: the recipe\'s, see --lr-schedule)')
     g.add_argument('--lr-schedule', '--lr-recipe', dest='lr_schedule', choices=LR_SCHEDULES,
-                   help='default --lr-steps: "fractions" = 1/2, 3/4, 7/8 of --epochs '
-                        '(CIFAR/SVHN), "every30" = every 30 epochs (ImageNet)')
-    g.add_argument('--lr-factor', type=float)
+                   help='where the lr steps fall when --lr-steps is not given: "fractions" = '
+                        '1/2, 3/4, 7/8 of --epochs (CIFAR/SVHN), "every30" = every 30 epochs '
+                        '(ImageNet)')
+    g.add_argument('--lr-factor', '--lr-decay', dest='lr_factor', type=float,
+                   help='what the lr is multiplied by at each of --lr-steps')
     g.add_argument('--wd', type=float,
                    help='weight decay, applied to all parameters (BN gamma/beta and biases too)')
-    g.add_argument('--momentum', '--mom', dest='momentum', type=float)
+    g.add_argument('--momentum', '--mom', dest='momentum', type=float,
+                   help='momentum of the optimizer, in [0, 1)')
     g.add_argument('--seed', type=int, default=0,
                    help='seeds init, data order and augmentation (per epoch: resumable)')
     g.add_argument('--amp', nargs='?', const='auto', choices=AMP_MODES,
@@ -110,8 +121,9 @@ def add_fit_args(parser):
     o = parser.add_argument_group('output')
     o.add_argument('--save-dir',
                    help='run folder: checkpoints, log.jsonl, train.log, curves.png, '
-                        'summary.json, exported best/last models; None: the --resume '
-                        'folder, else runs/<dataset>-<model>-s<seed>')
+                        'summary.json, exported best/last models (default: the --resume '
+                        'folder, else runs/<dataset>-<model>-s<seed>, runs/ beside data/ as '
+                        'for --data-dir)')
     o.add_argument('--resume',
                    help='a run folder (its last checkpoint) or a checkpoint .json/.params: '
                         'continue the run with its saved parameters, momentum and recorded '
@@ -128,7 +140,9 @@ def add_fit_args(parser):
                    help='also write TensorBoard scalars (loss, errors, lr, images/s) to DIR '
                         '(needs tensorboardX)')
     o.add_argument('--no-progress', dest='progress', action='store_false',
-                   help='no progress bar (it is also off when stderr is not a terminal)')
+                   help='no progress bar on a terminal (where stderr is a file or a pipe '
+                        'there is none, and a plain progress line is logged every %d s '
+                        'instead)' % PLAIN_PROGRESS_SECONDS)
     return g
 
 
@@ -150,6 +164,19 @@ def _epoch_list(text):
                                          'got %r' % text) from None
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """The recipe's values shown as "(default: X)", but not where that would mislead: a default
+    of None (the help says what happens), an on/off flag ("(default: True)" on --no-progress
+    reads as "off by default"), or a help text that already names its default."""
+
+    def _get_help_string(self, action):
+        text = action.help or ''
+        if action.default in (None, '') or isinstance(action.default, bool) or \
+                'default' in text or action.nargs == 0:
+            return text
+        return super()._get_help_string(action)
+
+
 class OneLineErrors(argparse.ArgumentParser):
     """A flag argparse cannot parse is one line too (argparse would print its whole usage
     first), in the same form as every other bad input: PROG: error: ... ; exit status 2."""
@@ -167,8 +194,9 @@ def make_parser(description, datasets, **defaults):
     (train/recipes.py; --help shows them), `defaults` override them (e.g. the demo's data
     folder)."""
     # allow_abbrev=False: a prefix such as GluonCV's --mode must not pass for --model.
+    # The docstring's first paragraph: argparse rewraps it, so it must be whole sentences.
     parser = OneLineErrors(
-        description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description=description.strip().split('\n\n')[0], formatter_class=HelpFormatter,
         allow_abbrev=False)
     add_model_args(parser)
     add_data_args(parser, datasets)
@@ -183,13 +211,23 @@ def config_from_args(args):
     """The TrainConfig of parsed arguments: the dataset's recipe with every flag on top
     (argparse leaves the optional ones None)."""
     given = {k: v for k, v in vars(args).items() if v is not None}
+    num_gpus = given.pop('num_gpus', None)
+    if num_gpus is not None:
+        if num_gpus < 0:
+            raise ConfigError('--num-gpus %d: must be >= 0' % num_gpus)
+        if given.get('gpus'):
+            raise ConfigError('--num-gpus and --gpus name the same thing: give one of them')
+        given['gpus'] = '0-%d' % (num_gpus - 1) if num_gpus else ''
     return TrainConfig.for_dataset(given.pop('dataset'), **given)
 
 
 def parse_config(parser, argv=None):
     """The TrainConfig of a command line; with --resume, every run-defining flag it does not
     give takes the resumed run's recorded value (train/resume.py)."""
-    config = config_from_args(parser.parse_args(argv))
+    try:
+        config = config_from_args(parser.parse_args(argv))
+    except ConfigError as e:
+        parser.error(str(e))
     if config.resume:
         from dmrnet.train import rundir
         from dmrnet.train.resume import inherit
@@ -213,7 +251,7 @@ def given_fields(parser, argv=None):
             break
         name = arg.split('=', 1)[0]
         if name in dests:
-            given.add(dests[name])
+            given.add('gpus' if dests[name] == 'num_gpus' else dests[name])
     return given
 
 
@@ -226,7 +264,8 @@ def main(parser, argv=None):
     config = parse_config(parser, argv)
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        summary = fit(config).summary
+        with command_line():  # errors name flags here, TrainConfig fields in Python
+            summary = fit(config).summary
     except (UserError, DataError) as e:
         _fail(parser.prog, e, 2)
     except RunStopped as e:

@@ -6,24 +6,64 @@ command line builds the same object (train/cli.py).
     config = TrainConfig.for_dataset('digits', data_dir='data/digits', epochs=3)
     net, summary = fit(config)
 """
+import contextlib
 import dataclasses
 import math
-import os
 from dataclasses import dataclass, field
 from typing import Optional, Tuple, Union
 
 from dmrnet.train.precision import AMP_MODES
 from dmrnet.train.recipes import lr_steps, recipe_for
+from dmrnet.utils.places import default_path
 
 KV_STORES = ('local', 'device', 'nccl', 'dist_sync', 'dist_device_sync', 'dist_async')
 OPTIMIZERS = ('nag', 'sgd')
 LR_SCHEDULES = ('fractions', 'every30')
+# Seconds between the plain progress lines of output that is not a terminal (a log file, a
+# pipe): often enough that a long epoch or test pass is not silent, rarely enough for a log.
+PLAIN_PROGRESS_SECONDS = 30
 # Architecture fields: a preset fixes them, a family takes them.
 ARCH_FIELDS = ('L', 'width', 'branches', 'fused', 'blocks')
 
 
 class ConfigError(ValueError):
     """A configuration that cannot be trained; the message names the field and a fix."""
+
+
+# Which surface a message speaks to: the training scripts' users know flags (--save-dir), a
+# caller of fit(config) knows TrainConfig fields (save_dir=...). train/cli.py switches it.
+_surface = {'cli': False}
+
+
+@contextlib.contextmanager
+def command_line():
+    """Within it, errors about the configuration name flags, as the training scripts take them;
+    outside (the Python API), TrainConfig fields."""
+    before = _surface['cli']
+    _surface['cli'] = True
+    try:
+        yield
+    finally:
+        _surface['cli'] = before
+
+
+# Fields whose flag is not named after them.
+FLAG_NAMES = {'mean': '--rgb-mean', 'std': '--rgb-std'}
+
+
+def flag(field):
+    """How an error names the setting `field`: --save-dir on the command line, save_dir in
+    Python."""
+    if not _surface['cli']:
+        return field
+    return FLAG_NAMES.get(field, '--' + field.replace('_', '-'))
+
+
+def setting(field, value, form='%s'):
+    """`field` set to `value` as the user wrote it: "--save-dir runs/x" or "save_dir='runs/x'"."""
+    if _surface['cli']:
+        return '%s %s' % (flag(field), form % (value,))
+    return '%s=%r' % (field, value)
 
 
 @dataclass(frozen=True)
@@ -101,8 +141,9 @@ class TrainConfig:
 
     # -- derived values
     def default_save_dir(self):
-        """Where a run without --save-dir (and without --resume) writes."""
-        return os.path.join('runs', '%s-%s-s%d' % (self.dataset, self.model, self.seed))
+        """Where a run without --save-dir (and without --resume) writes: runs/<run> under the
+        folder dmrnet.utils.places chooses (the current one, or the checkout)."""
+        return default_path('runs', '%s-%s-s%d' % (self.dataset, self.model, self.seed))
 
     def arch_kwargs(self):
         """The architecture fields that were given."""
@@ -126,7 +167,7 @@ class TrainConfig:
             if value is None and allow_none:
                 return
             need(isinstance(value, int) and not isinstance(value, bool) and value >= 1,
-                 '--%s %r: must be a whole number >= 1' % (name.replace('_', '-'), value))
+                 '%s: must be a whole number >= 1' % setting(name, value, '%r'))
 
         positive_int('batch_size', self.batch_size)
         positive_int('epochs', self.epochs)
@@ -138,38 +179,39 @@ class TrainConfig:
         for name in ('L', 'width', 'branches', 'blocks'):
             positive_int(name, getattr(self, name), allow_none=True)
         need(isinstance(self.seed, int) and 0 <= self.seed < 2 ** 31,
-             '--seed %r: must be a whole number in 0..2147483647' % (self.seed,))
+             '%s: must be a whole number in 0..2147483647' % setting('seed', self.seed, '%r'))
         need(isinstance(self.log_interval, int) and self.log_interval >= 0,
-             '--log-interval %r: must be >= 0 (0: no batch log lines)' % (self.log_interval,))
+             '%s: must be >= 0 (0: no batch log lines)'
+             % setting('log_interval', self.log_interval, '%r'))
         for name, value, low, high in (('lr', self.lr, 0, None), ('wd', self.wd, 0, None),
                                        ('momentum', self.momentum, 0, 1),
                                        ('lr_factor', self.lr_factor, 0, 1)):
-            flag = '--' + name.replace('_', '-')
             need(isinstance(value, (int, float)) and math.isfinite(value),
-                 '%s %r: must be a finite number' % (flag, value))
+                 '%s: must be a finite number' % setting(name, value, '%r'))
             if name == 'lr':
-                need(value > 0, '%s %g: must be > 0 (the paper uses 0.1)' % (flag, value))
+                need(value > 0, '%s: must be > 0 (the paper uses 0.1)' % setting(name, value, '%g'))
             else:
-                need(value >= low, '%s %g: must be >= %g' % (flag, value, low))
+                need(value >= low, '%s: must be >= %g' % (setting(name, value, '%g'), low))
             if high is not None:
                 need(value < high if name == 'momentum' else value <= high,
-                     '%s %g: must be %s %g' % (flag, value, '<' if name == 'momentum' else
-                                                '<=', high))
+                     '%s: must be %s %g' % (setting(name, value, '%g'),
+                                            '<' if name == 'momentum' else '<=', high))
         need(self.amp in (False, None, True) + AMP_MODES,
              '--amp %r: use --amp (auto) or --amp force' % (self.amp,))
-        need(self.kv_store in KV_STORES, '--kv-store %r: use one of %s'
-             % (self.kv_store, ', '.join(KV_STORES)))
-        need(self.optimizer in OPTIMIZERS, '--optimizer %r: use one of %s'
-             % (self.optimizer, ', '.join(OPTIMIZERS)))
-        need(self.lr_schedule in LR_SCHEDULES, '--lr-schedule %r: use one of %s'
-             % (self.lr_schedule, ', '.join(LR_SCHEDULES)))
+        need(self.kv_store in KV_STORES, '%s: use one of %s'
+             % (setting('kv_store', self.kv_store, '%r'), ', '.join(KV_STORES)))
+        need(self.optimizer in OPTIMIZERS, '%s: use one of %s'
+             % (setting('optimizer', self.optimizer, '%r'), ', '.join(OPTIMIZERS)))
+        need(self.lr_schedule in LR_SCHEDULES, '%s: use one of %s'
+             % (setting('lr_schedule', self.lr_schedule, '%r'), ', '.join(LR_SCHEDULES)))
         if self.lr_steps is not None:
             need(all(isinstance(s, int) and s >= 1 for s in self.lr_steps),
                  '--lr-steps %r: epochs must be whole numbers >= 1, e.g. 200,300,350'
                  % (self.lr_steps,))
-        need(not (self.export_only and not self.resume), '--export-only needs --resume')
-        need(self.save_dir != '', "--save-dir '': give a folder, or leave the flag out (the run "
-                                  "then writes runs/<dataset>-<model>-s<seed>)")
+        need(not (self.export_only and not self.resume),
+             '%s needs %s' % (flag('export_only'), flag('resume')))
+        need(self.save_dir != '', "%s: give a folder, or leave it out (the run then writes "
+                                  "runs/<dataset>-<model>-s<seed>)" % setting('save_dir', '', '%r'))
         need((self.mean is None) == (self.std is None), '--rgb-mean and --rgb-std go together')
         for name in ('mean', 'std'):
             value = getattr(self, name)

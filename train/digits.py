@@ -10,7 +10,7 @@ from dmrnet.train.cli import main, make_parser
 
 
 def parser():
-    return make_parser(__doc__.split('\n')[0], datasets=['digits'], data_dir='data/digits')
+    return make_parser(__doc__, datasets=['digits'])
 
 
 if __name__ == '__main__':

@@ -38,9 +38,9 @@ from dmrnet.utils.devices import parse_devices  # noqa: E402
 log = logging.getLogger('dmrnet.evaluate')
 
 
-def evaluate(net, data_iter, contexts, max_batches=None, topk=5):
+def evaluate(net, data_iter, contexts, max_batches=None, topk=5, on_batch=None):
     """(top-1 errors, top-k errors, images) of `net` over `data_iter` on `contexts`, ignoring
-    the padded images of a last batch."""
+    the padded images of a last batch; `on_batch(batches, images)` after each batch (progress)."""
     wrong1 = wrongk = n = 0
     data_iter.reset()
     for i, batch in enumerate(data_iter):
@@ -57,6 +57,8 @@ def evaluate(net, data_iter, contexts, max_batches=None, topk=5):
         k = min(topk, scores.shape[1])
         wrongk += int((~(top[:, :k] == labels[:, None]).any(1)).sum())
         n += keep
+        if on_batch is not None:
+            on_batch(i + 1, n)
     return wrong1, wrongk, n
 
 
@@ -165,10 +167,15 @@ def main(argv=None, amx=False):
                    help='NNNN of prefix-NNNN.params (default: the only/latest one)')
     p.add_argument('--dataset', default=None, choices=dataset_names(),
                    help='the data set to score on (default: the one PREFIX-meta.json names)')
-    p.add_argument('--data-dir', default=None, help='default: data/<dataset>\'s folder')
-    p.add_argument('--batch-size', type=int, default=100)
+    p.add_argument('--data-dir', default=None,
+                   help='folder of the packed test set (default: data/<dataset>, where the '
+                        'training scripts look)')
+    p.add_argument('--batch-size', type=int, default=100,
+                   help='images per forward pass (default: 100)')
     p.add_argument('--gpus', default='', help='"0" or "0,1"; empty: CPU')
-    p.add_argument('--num-data-threads', type=int, default=None)
+    p.add_argument('--num-data-threads', type=int, default=None,
+                   help='decoding threads of the data iterator (default: the data module\'s '
+                        'choice)')
     p.add_argument('--json', action='store_true', help='print a JSON object')
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)

@@ -10,7 +10,7 @@ from dmrnet.train.cli import main, make_parser
 
 
 def parser():
-    return make_parser(__doc__.split('\n')[0], datasets=['fashion', 'fashion_val'])
+    return make_parser(__doc__, datasets=['fashion', 'fashion_val'])
 
 
 if __name__ == '__main__':

@@ -9,7 +9,7 @@ from dmrnet.train.cli import main, make_parser
 
 
 def parser():
-    return make_parser(__doc__.split('\n')[0], datasets=['imagenet'])
+    return make_parser(__doc__, datasets=['imagenet'])
 
 
 if __name__ == '__main__':

@@ -32,7 +32,7 @@ from dmrnet.symbols import count_params
 from dmrnet.symbols.deploy import export_model
 from dmrnet.train import build, distributed, precision, resume, rundir
 from dmrnet.train.build import RunStopped, UserError
-from dmrnet.train.config import ConfigError
+from dmrnet.train.config import PLAIN_PROGRESS_SECONDS, ConfigError, flag, setting
 from dmrnet.train.evaluate import evaluate
 from dmrnet.train.step import make_trainer, train_step
 from dmrnet.utils import amx
@@ -46,6 +46,45 @@ PROGRESS_REFRESH = 0.5
 DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EIO)
 
 FitResult = namedtuple('FitResult', 'net summary')
+
+
+class PlainProgress:
+    """Where no progress bar can show (stderr is a file or a pipe), a log line at most every
+    `every` seconds: "epoch 3/8 training: batch 120 of 468, 812 images/s", so that a long epoch
+    or test pass is not silent in a log. Called after each batch with the batches and images so
+    far."""
+
+    def __init__(self, what, total, every=PLAIN_PROGRESS_SECONDS, clock=time.time):
+        self.what, self.total, self.every, self.clock = what, total, every, clock
+        self.start = self.last = clock()
+
+    def __call__(self, batch, images):
+        now = self.clock()
+        if now - self.last < self.every or batch >= self.total:
+            return  # the last batch is followed by the epoch's own line
+        self.last = now
+        log.info('%s: batch %d of %d, %.0f images/s', self.what, batch, self.total,
+                 images / max(now - self.start, 1e-9))
+
+
+def plain_progress(run, what, total):
+    """A PlainProgress for rank 0 when stderr is not a terminal; None where the bar (or
+    nothing, on other workers) shows."""
+    if not run.is_chief or sys.stderr.isatty():
+        return None
+    return PlainProgress(what, total)
+
+
+def remove_empty_parents(path, root):
+    """Remove the folders from `path`'s parent up to `root` (included) while they are empty: the
+    ones a failed start created; a folder another run wrote into meanwhile stays."""
+    path, root = os.path.abspath(path), os.path.abspath(root)
+    while path != root and path.startswith(root + os.sep):
+        path = os.path.dirname(path)
+        try:
+            os.rmdir(path)
+        except OSError:
+            return
 
 
 def seed_everything(seed, epoch):
@@ -106,22 +145,24 @@ class Run:
             try:
                 self.resume_meta, self.resume_dir = rundir.locate(config.resume)
             except rundir.CheckpointError as e:
-                raise UserError('--resume: %s' % e) from None
+                raise UserError('%s: %s' % (flag('resume'), e)) from None
         self.save_dir = rundir.run_folder(config.save_dir, config.resume,
                                           config.default_save_dir())
         if rundir.holds_run(self.save_dir) and not (
                 self.resume_dir and os.path.samefile(self.save_dir, self.resume_dir)):
             # Starting afresh there, or continuing another run there, would mix two runs'
             # checkpoints, logs and exports.
-            raise UserError('--save-dir %s already holds a run: continue it with --resume %s, '
-                            'or start afresh in another (or emptied) folder (it holds %s)'
-                            % (self.save_dir, self.save_dir,
+            raise UserError('%s already holds a run: continue it with %s, or start afresh in '
+                            'another (or emptied) folder (it holds %s)'
+                            % (setting('save_dir', self.save_dir),
+                               setting('resume', self.save_dir),
                                rundir.model_name(self.save_dir) or 'a finished run'))
         devices = len(self.contexts)
         self.parts = self.num_workers * (devices if config.shard_per_device else 1)
         if config.batch_size % (self.num_workers * devices):
-            raise UserError('--batch-size %d (total) is not divisible by %d workers x %d devices'
-                            % (config.batch_size, self.num_workers, devices))
+            raise UserError('%s (total) is not divisible by %d workers x %d devices'
+                            % (setting('batch_size', config.batch_size), self.num_workers,
+                               devices))
         self.part_batch = config.batch_size // self.parts
         self.name, self.kwargs, self.family, self.full_kwargs = build.model_spec(
             config, self.classes)
@@ -138,6 +179,11 @@ class Run:
                 raise UserError(str(e)) from None
         # Everything above only read; from here on the run folder is this process's.
         self.created_folder = not os.path.isdir(self.save_dir)
+        # The outermost folder the run will create (runs/ itself, on a first run): a failed
+        # start leaves none of them behind.
+        self.created_root = self.save_dir
+        while not os.path.isdir(os.path.dirname(os.path.abspath(self.created_root))):
+            self.created_root = os.path.dirname(os.path.abspath(self.created_root))
         self.lock = None
         if self.is_chief:
             try:
@@ -145,8 +191,8 @@ class Run:
             except rundir.FolderInUse as e:
                 raise UserError(str(e)) from None
             except OSError as e:
-                raise UserError('--save-dir %s cannot be written (%s): choose a folder you can '
-                                'write to' % (self.save_dir, e.strerror or e)) from None
+                raise UserError('%s cannot be written (%s): choose a folder you can write to'
+                                % (setting('save_dir', self.save_dir), e.strerror or e)) from None
         build.setup_logging(self.save_dir, self.rank, self.is_chief)
 
     def decide_precision(self):
@@ -175,6 +221,7 @@ class Run:
             return
         if failed and self.created_folder and not rundir.has_checkpoint(self.save_dir):
             shutil.rmtree(self.save_dir, ignore_errors=True)
+            remove_empty_parents(self.save_dir, self.created_root)
         self.lock.release()
         self.lock = None
 
@@ -213,6 +260,15 @@ class Run:
                 yield [(b.data[0].as_in_context(c), b.label[0].as_in_context(c))
                        for b, c in zip(bs, self.contexts)]
 
+    def val_batches(self):
+        """Batches of one test pass of this worker (for progress lines)."""
+        batch = self.config.batch_size // self.num_workers
+        images = self.data.count_records(self.val_files[1]) if self.val_files else self.info['num_val']
+        n = -(-images // (batch * self.num_workers))
+        if self.config.max_val_batches is not None:
+            n = min(n, self.config.max_val_batches)
+        return max(n, 1)
+
     def steps_per_epoch(self):
         n = self.num_train // (self.part_batch * self.parts)
         if self.config.max_batches is not None:
@@ -240,8 +296,8 @@ class Run:
         mine = (self.family, self.full_kwargs, self.config.dataset)
         theirs = (m.get('family'), m.get('family_kwargs'), m.get('dataset'))
         if not rundir.json_equal(mine, theirs):
-            raise UserError('--resume %s: the checkpoint is %s %s on %s, this run is %s %s on %s'
-                            % (self.config.resume, theirs[0], build.describe_kwargs(theirs[1]),
+            raise UserError('%s: the checkpoint is %s %s on %s, this run is %s %s on %s'
+                            % (setting('resume', self.config.resume), theirs[0], build.describe_kwargs(theirs[1]),
                                theirs[2], mine[0], build.describe_kwargs(mine[1]), mine[2]))
         recorded = m.get('args') or {}
         found = resume.differences(recorded, self.config, m['epoch'])
@@ -310,8 +366,8 @@ def _fit(run):
         try:
             net.load_parameters(os.path.join(folder, m['params']), ctx=run.contexts)
         except (mx.base.MXNetError, AssertionError, ValueError) as e:
-            raise UserError('--resume %s: %s is unreadable or not parameters of %s (%s)'
-                            % (c.resume, os.path.join(folder, m['params']), run.name,
+            raise UserError('%s: %s is unreadable or not parameters of %s (%s)'
+                            % (setting('resume', c.resume), os.path.join(folder, m['params']), run.name,
                                build.mxnet_reason(e))) from None
         start_epoch = m['epoch']
         best_error = m.get('best_test_error')
@@ -337,7 +393,10 @@ def _fit(run):
         for epoch in range(start_epoch, c.epochs):
             rec = train_epoch(run, net, trainer, loss_fn, sync, epoch, last_saved)
             distributed.average_running_stats(net, sync)
-            w1, w5, n = evaluate(net, run.val_iter(), run.contexts, c.max_val_batches)
+            w1, w5, n = evaluate(net, run.val_iter(), run.contexts, c.max_val_batches,
+                                 on_batch=plain_progress(
+                                     run, 'epoch %d/%d test' % (epoch + 1, c.epochs),
+                                     run.val_batches()))
             w1, w5, n = sync.sum([w1, w5, n])
             rec['test_error'] = 100.0 * w1 / max(n, 1)
             if run.classes > 10:
@@ -346,7 +405,7 @@ def _fit(run):
             if is_best:
                 best_error, best_epoch = rec['test_error'], epoch + 1
             history.append(rec)
-            log_epoch(epoch, rec)
+            log_epoch(epoch, rec, c.epochs)
             if run.board is not None:
                 run.board.epoch(rec)
             if run.is_chief:
@@ -392,7 +451,7 @@ def _trainer(run, net, start_epoch):
                 rundir.load_states(trainer, os.path.join(run.resume_dir,
                                                          run.resume_meta['states']))
             except rundir.CheckpointError as e:
-                raise UserError('--resume %s: %s' % (c.resume, e)) from None
+                raise UserError('%s: %s' % (setting('resume', c.resume), e)) from None
     if distributed.is_distributed(run.kv) and not run.async_kv:
         distributed.start_barrier(trainer, run.kv)
     return trainer
@@ -435,6 +494,8 @@ def train_epoch(run, net, trainer, loss_fn, sync, epoch, last_saved):
         bar = tqdm(total=steps * c.batch_size, unit='img', unit_scale=True, leave=False,
                    desc='epoch %d/%d' % (epoch + 1, c.epochs), file=sys.stderr,
                    mininterval=PROGRESS_REFRESH)
+    plain = None if bar is not None else plain_progress(
+        run, 'epoch %d/%d training' % (epoch + 1, c.epochs), steps)
     loss_sum = wrong = seen = 0.0
     tic = time.time()
     for i, parts in enumerate(run.batches(iters)):
@@ -458,6 +519,8 @@ def train_epoch(run, net, trainer, loss_fn, sync, epoch, last_saved):
             bar.update(n * run.num_workers)
             bar.set_postfix(loss='%.3f' % (loss_sum / seen), err='%.1f%%' % (100 * wrong / seen),
                             refresh=False)
+        elif plain is not None:
+            plain(i + 1, seen * run.num_workers)
         if c.log_interval and (i + 1) % c.log_interval == 0:
             # MXNet's Speedometer format (0-based epoch), which tools/parse_log.py and people's
             # scripts read: the running figures of this epoch so far.
@@ -476,10 +539,12 @@ def train_epoch(run, net, trainer, loss_fn, sync, epoch, last_saved):
                 images_per_sec=round(seen / max(seconds, 1e-9), 2))
 
 
-def log_epoch(epoch, rec):
-    """The epoch's line, and the three MXNet's fit() writes (0-based epoch) for parse_log."""
-    log.info('[Epoch %d] lr %g train loss %.4f error %.2f%% | test error %.2f%%%s | %.0f s, '
-             '%.0f images/s', epoch + 1, rec['lr'], rec['train_loss'], rec['train_error'],
+def log_epoch(epoch, rec, epochs):
+    """The epoch's line, counted from 1 and out of the run's epochs ("epoch 3/8") so that it
+    cannot be read as MXNet's 0-based count, and the three lines MXNet's fit() writes (0-based:
+    "Epoch[2]" is the same epoch) for parse_log."""
+    log.info('epoch %d/%d: lr %g train loss %.4f error %.2f%% | test error %.2f%%%s | %.0f s, '
+             '%.0f images/s', epoch + 1, epochs, rec['lr'], rec['train_loss'], rec['train_error'],
              rec['test_error'], ' top-5 %.2f%%' % rec['test_top5_error']
              if 'test_top5_error' in rec else '', rec['seconds'], rec['images_per_sec'])
     log.info('Epoch[%d] Train-accuracy=%f', epoch, 1 - rec['train_error'] / 100)

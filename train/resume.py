@@ -14,21 +14,18 @@ Flags outside RESULT_FIELDS do not change the result and may differ: where the d
 (--data-dir, packs by path), logging and progress, TensorBoard, checkpoint frequency, which
 devices (as long as each device sees the same batch), the KVStore.
 """
+from dmrnet.train.config import flag
 from dmrnet.utils.devices import parse_devices
 
-# TrainConfig fields whose value changes what a run computes (and the flag each is given by,
-# where the flag's name is not the field's).
-RESULT_FIELDS = ('model', 'L', 'width', 'branches', 'fused', 'blocks', 'dataset', 'augmentation',
-                 'mean', 'std', 'shard_per_device', 'amp', 'batch_size', 'epochs', 'optimizer',
-                 'lr', 'lr_steps', 'lr_schedule', 'lr_factor', 'wd', 'momentum', 'seed',
-                 'max_batches', 'max_val_batches')
-FLAGS = {'mean': '--rgb-mean', 'std': '--rgb-std'}
+# TrainConfig fields whose value changes what a run computes.
+# The training recipe among them: what runs compared in one table must share.
+RECIPE_FIELDS = ('augmentation', 'mean', 'std', 'shard_per_device', 'amp', 'batch_size',
+                 'epochs', 'optimizer', 'lr', 'lr_steps', 'lr_schedule', 'lr_factor', 'wd',
+                 'momentum', 'max_batches', 'max_val_batches')
+RESULT_FIELDS = ('model', 'L', 'width', 'branches', 'fused', 'blocks', 'dataset',
+                 'seed') + RECIPE_FIELDS
 # The run's own choices that the command line leaves to the recorded run when not given.
 INHERITED = RESULT_FIELDS + ('gpus', 'cpus', 'kv_store', 'checkpoint_every', 'log_interval')
-
-
-def flag(field):
-    return FLAGS.get(field, '--' + field.replace('_', '-'))
 
 
 def _normal(value):

@@ -7,7 +7,7 @@ from dmrnet.train.cli import main, make_parser
 
 
 def parser():
-    return make_parser(__doc__.split('\n')[0], datasets=['svhn'])
+    return make_parser(__doc__, datasets=['svhn'])
 
 
 if __name__ == '__main__':

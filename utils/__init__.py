@@ -6,6 +6,7 @@
     cuda      the GPU build's CUDA libraries made loadable, and why GPUs cannot run it
     amx       AMX for processes that only run exported models (never training)
     process   children that end when their parent dies
+    places    where the default data/ and runs/ folders live (the current folder or the checkout)
 
 Importing this package sets OMP_NUM_THREADS (if unset) and, with the GPU build of MXNet, loads
 the CUDA libraries of NVIDIA's runtime wheels (dmrnet.utils.cuda); it builds nothing else: no

@@ -209,35 +209,45 @@ def int8_spec(args, kwargs, gpu, form):
 
 
 def parse_args(argv=None, prog=None):
-    p = argparse.ArgumentParser(allow_abbrev=False, prog=prog, description=__doc__.split('\n')[0],
+    head, rest = __doc__.split('\n\n', 1)
+    p = argparse.ArgumentParser(allow_abbrev=False, prog=prog, description=head,
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog=__doc__.split('\n', 2)[2])
+                                epilog=rest)
     p.add_argument('--model', default='dmrnet56', help='a preset or family of dmrnet.symbols')
     p.add_argument('--model-kwargs', default='', help='JSON keyword arguments for get_model')
-    p.add_argument('--batch-size', type=int, default=64)
+    p.add_argument('--batch-size', type=int, default=64,
+                   help='images per training step and per inference batch (default: 64)')
     p.add_argument('--gpus', default='', help='a GPU index (the first is used); empty: CPU')
     p.add_argument('--amp', action='store_true',
                    help='mixed precision as --amp trains: float16 on GPUs, bfloat16 on CPUs')
     p.add_argument('--form', default='auto', choices=['auto', 'branch', 'fused'],
                    help='auto: measure both merge-and-run forms and report the faster')
-    p.add_argument('--warmup', type=int, default=2)
-    p.add_argument('--repeats', type=int, default=3)
+    p.add_argument('--warmup', type=int, default=2,
+                   help='untimed iterations before the timed ones (default: 2)')
+    p.add_argument('--repeats', type=int, default=3,
+                   help='timed iterations per job; the median is reported (default: 3)')
     p.add_argument('--rounds', type=int, default=2,
                    help='run the whole job list this many times, interleaved, pooling the timings')
-    p.add_argument('--gluoncv-model', default='cifar_resnet110_v1')
-    p.add_argument('--no-gluoncv', action='store_true')
-    p.add_argument('--no-torch', action='store_true')
-    p.add_argument('--no-int8', action='store_true')
-    p.add_argument('--no-train', action='store_true')
+    p.add_argument('--gluoncv-model', default='cifar_resnet110_v1',
+                   help='the GluonCV model zoo network to compare with (default: '
+                        'cifar_resnet110_v1)')
+    p.add_argument('--no-gluoncv', action='store_true', help='skip the GluonCV columns')
+    p.add_argument('--no-torch', action='store_true', help='skip the PyTorch columns')
+    p.add_argument('--no-int8', action='store_true', help='skip the INT8 inference job')
+    p.add_argument('--no-train', action='store_true', help='skip the training jobs')
     p.add_argument('--no-bf16', action='store_true',
                    help='skip the bfloat16 columns (measured on CPUs with native bfloat16)')
     p.add_argument('--no-trace', action='store_true',
                    help='skip the oneDNN breakdown of where the time goes (CPU runs)')
-    p.add_argument('--torch-variants', default='nchw,channels_last')
+    p.add_argument('--torch-variants', default='nchw,channels_last',
+                   help='PyTorch memory layouts to measure, comma-separated; the faster is the '
+                        'reference (default: nchw,channels_last)')
     p.add_argument('--calib-data-dir', default=None,
                    help='packed .rec folder whose training images calibrate INT8')
-    p.add_argument('--calib-dataset', default='digits')
-    p.add_argument('--num-calib', type=int, default=None)
+    p.add_argument('--calib-dataset', default='digits',
+                   help='the data set of --calib-data-dir (default: digits)')
+    p.add_argument('--num-calib', type=int, default=None,
+                   help='images to calibrate INT8 on (default: 4 batches)')
     p.add_argument('--json', action='store_true', help='print one JSON object')
     p.add_argument('--out', help='also write the JSON report to this file')
     p.add_argument('--inprocess', action='store_true',

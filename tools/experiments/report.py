@@ -460,13 +460,41 @@ def build(which, records, numbers, out_dir):
                      for dataset in OWN_DATASETS})
     tables = [builders[name]() for name in which if name in builders]
     deviation = batchnorm_note(records)
-    for table in tables:
-        if table.with_paper and deviation:
-            table.note = (table.note + '; ' if table.note else '') + deviation
+    for name, table in zip([name for name in which if name in builders], tables):
+        notes = [deviation] if table.with_paper and deviation else []
+        notes += [note for note in [recipe_note(mine(name))] if note]
+        if notes:
+            table.note = '; '.join(([table.note] if table.note else []) + notes)
     if 'table2' in which or set(OWN_DATASETS) & set(which):
         table2_params_plots(records, numbers, out_dir)
     error_vs_L_plots(records, numbers, out_dir, [name for name in which if name in OWN_DATASETS])
     return tables
+
+
+def recipe_note(records):
+    """A sentence naming the runs of a table trained with another recipe than most of its
+    runs (per data set; the runner refuses to make such a mix, but results files can be
+    combined by hand), or None. Runs recorded before recipes were recorded are not judged."""
+    import collections
+    marked = []
+    for dataset in sorted({record.get('dataset') for record in records}, key=str):
+        judged = [record for record in records
+                  if record.get('dataset') == dataset and record.get('recipe')]
+        if len(judged) < 2:
+            continue
+        key = (lambda record: json.dumps(record['recipe'], sort_keys=True))
+        usual = json.loads(collections.Counter(map(key, judged)).most_common(1)[0][0])
+        for record in judged:
+            differ = ['%s %s (others %s)' % (field, record['recipe'].get(field), value)
+                      for field, value in sorted(usual.items())
+                      if record['recipe'].get(field) != value]
+            if differ:
+                marked.append('%s: %s' % (record.get('name') or record.get('run_dir'),
+                                          ', '.join(differ)))
+    if not marked:
+        return None
+    return ('NOT COMPARABLE: %d run(s) trained with another recipe than the rest of this table '
+            '(%s)' % (len(marked), '; '.join(marked)))
 
 
 # The authors' BatchNorm batch on CIFAR and SVHN (2 GPUs x 32 images).
@@ -694,12 +722,16 @@ def with_published(records):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split('\n')[0],
+    parser = argparse.ArgumentParser(allow_abbrev=False,
+                                     description=' '.join(__doc__.split('\n\n')[0].split()),
+                                     prog='python -m dmrnet.tools.experiments.report',
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog=__doc__.split('\n\n', 1)[1])
     parser.add_argument('tables', nargs='*', metavar='TABLE',
                         help='any of %s, or all (default)' % ', '.join(TABLES))
-    parser.add_argument('--runs-dir', default=RUNS_DIR)
+    parser.add_argument('--runs-dir', default=RUNS_DIR,
+                        help='the runner\'s folder: RUNS/EXPERIMENT/results.jsonl are read '
+                             '(default: runs/ of the repository)')
     parser.add_argument('--results', nargs='+',
                         help='results files (default: RUNS/*/%s and the published '
                              'results/*/%s of the repository)' % (RESULTS_FILE, RESULTS_FILE))

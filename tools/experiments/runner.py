@@ -70,6 +70,7 @@ from dmrnet.symbols import preset
 from dmrnet.tools.experiments.layout import EXPERIMENTS, REPOSITORY, RESULTS_FILE, RUNS_DIR
 from dmrnet.train import rundir
 from dmrnet.train.recipes import recipe_for
+from dmrnet.train.resume import RECIPE_FIELDS
 from dmrnet.utils.devices import parse_devices
 from dmrnet.utils.files import write_json, write_jsonl
 from dmrnet.utils.process import end_with_parent
@@ -240,6 +241,34 @@ def command(run, python=sys.executable, train_script=None, gpu=None, data_dir=No
     return cmd + list(extra_args)
 
 
+def recipe_clashes(runs, **command_options):
+    """[(run name, differences)] of the finished runs whose recorded recipe is not the one this
+    command would train (train/resume.py's fields, epochs included: the runner never extends a
+    finished run, so more epochs would leave the experiment with two lengths). Runs of a train
+    script other than the dataset's own (--train-script) are not ours to read."""
+    import importlib
+    from dmrnet.train.cli import parse_config
+    from dmrnet.train.config import command_line
+    from dmrnet.train.resume import differences
+    if command_options.get('train_script'):
+        return []
+    clashes = []
+    for run in runs:
+        if not finished(run):
+            continue
+        recorded = (rundir.read_summary(run['run_dir']) or {}).get('args') or {}
+        module = 'dmrnet.' + recipe_for(run['dataset']).script[:-3].replace('/', '.')
+        parser = importlib.import_module(module).parser()
+        config = parse_config(parser, command(run, **command_options)[2:])
+        with command_line():   # the differences are in the train scripts' flags
+            found = differences(recorded, config, 0)
+        if recorded.get('epochs') not in (None, config.epochs):
+            found.append(('--epochs', recorded['epochs'], config.epochs))
+        if found:
+            clashes.append((run['name'], found))
+    return clashes
+
+
 def finished(run):
     return rundir.is_finished(run['run_dir'])
 
@@ -386,7 +415,9 @@ def result_record(run_dir):
                   top5=summary.get('top5', summary.get('final_test_top5_error')),
                   params=summary.get('params'),
                   epochs_trained=summary.get('epochs'), run_dir=run_dir,
-                  batch_per_device=batch_per_device(summary.get('args') or {}))
+                  batch_per_device=batch_per_device(summary.get('args') or {}),
+                  recipe={field: (summary.get('args') or {}).get(field)
+                          for field in RECIPE_FIELDS})
     # what the train script actually built; a script default overriding the preset (the reason
     # command() pins L) would show here
     trained = summary.get('model_kwargs') or {}
@@ -511,7 +542,8 @@ def main(argv=None):
     parser.add_argument('--epochs', type=int, help='override the (scaled) number of epochs')
     parser.add_argument('--L', type=int, help='%s: L of the three networks (default %d)'
                                               % (', '.join(FAMILY_COMPARISONS), COMPARISON_L))
-    parser.add_argument('--runs-dir', default=RUNS_DIR)
+    parser.add_argument('--runs-dir', default=RUNS_DIR,
+                        help='runs go to RUNS/EXPERIMENT/RUN (default: runs/ of the repository)')
     parser.add_argument('--data-dir',
                         help='passed to the train scripts (one folder for every dataset)')
     parser.add_argument('--data-root', help='per-dataset folders: --data-dir ROOT/<dataset> (the '
@@ -519,7 +551,8 @@ def main(argv=None):
     parser.add_argument('--filter', help='only runs whose name matches this glob')
     parser.add_argument('--train-script', default=os.environ.get('DMRNET_TRAIN_SCRIPT'),
                         help='use this script for every dataset (tests; env DMRNET_TRAIN_SCRIPT)')
-    parser.add_argument('--python', default=sys.executable)
+    parser.add_argument('--python', default=sys.executable,
+                        help='the interpreter of the training runs (default: this one)')
     parser.add_argument('--train-args', default='',
                         help="further options for every train script, e.g. "
                              "--train-args='--max-val-batches 2' (or put them after --)")
@@ -579,6 +612,15 @@ def main(argv=None):
                                      ' '.join(command(run, gpu=gpu, **command_options))))
         print('%d runs (%d finished)' % (len(runs), sum(map(finished, runs))))
         return 0
+    clashes = recipe_clashes(runs, **command_options)
+    if clashes:
+        name, found = clashes[0]
+        parser.exit(2, '%s: error: %d finished run(s) of %s were trained with another recipe '
+                       '(%s: %s; this command: %s): one experiment folder holds one recipe, so '
+                       'give this one its own --runs-dir, or the options the runs were made '
+                       'with\n' % (parser.prog, len(clashes), args.experiment, name,
+                                    ' '.join('%s %s' % (flag, then) for flag, then, _ in found),
+                                    ' '.join('%s %s' % (flag, now) for flag, _, now in found)))
     # every run would stop with the same line; say it once, before any run folder is made
     problem = cuda.gpu_problem(listed)
     if problem:
