@@ -49,6 +49,10 @@ setup(
         # mxnet-cu112 and the CUDA 11 runtime wheels its libmxnet.so links (dmrnet.utils.cuda)
         'gpu': pinned('requirements-gpu.txt'),
         'test': ['pytest>=7'],
+        # ONNX export (tools/export.py --onnx) with the versions that work beside mxnet 1.9.1:
+        # a newer onnx brings numpy 2, which mxnet cannot import. ONNX Runtime to run the files:
+        # pip install --no-deps onnxruntime==1.16.3 (README says why --no-deps).
+        'onnx': ['onnx==1.14.1', 'protobuf==4.25.5'],
         'tensorboard': ['tensorboardX==2.6.5'],
     },
 )

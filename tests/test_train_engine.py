@@ -251,9 +251,13 @@ def test_amp_on_a_cpu_without_bfloat16(digits, tmp_path, capsys, monkeypatch):
     assert code == 2 and 'bfloat16' in line and 'drop --amp' in line
     # On GPUs (float16), AMP's overflow check cannot stop a step the servers apply themselves.
     config = parse(['--amp', '--kv-store', 'dist_async'])
-    with pytest.raises(build.UserError, match='--amp cannot be combined with --kv-store '
-                                              'dist_async'):
-        build.kvstore(config, [mx.gpu(0)])
+    with pytest.raises(build.UserError, match="amp cannot be combined with "
+                                              "kv_store='dist_async'"):
+        build.kvstore(config, [mx.gpu(0)])            # the Python API names fields
+    from dmrnet.train.config import command_line
+    with command_line(), pytest.raises(build.UserError, match='--amp cannot be combined with '
+                                                              '--kv-store dist_async'):
+        build.kvstore(config, [mx.gpu(0)])            # the command line names flags
 
 
 def test_missing_rec_names_pack_command(tmp_path, capsys):

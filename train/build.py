@@ -12,6 +12,7 @@ import mxnet as mx
 from dmrnet.symbols import get_model
 from dmrnet.symbols.registry import preset, resolve
 from dmrnet.train import precision
+from dmrnet.train.config import flag, setting
 from dmrnet.utils import cuda
 from dmrnet.utils.devices import parse_devices
 
@@ -29,8 +30,8 @@ def contexts(config):
     try:
         gpus = parse_devices(config.gpus)
     except ValueError:
-        raise UserError('--gpus %r: expected ids like "0", "0,1" or "0-7"'
-                        % config.gpus) from None
+        raise UserError('%s: expected ids like "0", "0,1" or "0-7"'
+                        % setting('gpus', config.gpus, '%r')) from None
     if gpus:
         # the driver is asked directly: MXNet's own answer (num_gpus) cannot tell a CPU build
         # from a missing driver from a GPU it has no kernels for
@@ -51,17 +52,19 @@ def kvstore(config, devices):
     if config.amp and 'async' in config.kv_store and \
             precision.needs_loss_scaling(precision.amp_dtype(devices)):
         # The servers would apply a step before AMP could see that its gradients overflowed.
-        raise UserError('--amp cannot be combined with --kv-store %s (updates happen on the '
+        raise UserError('%s cannot be combined with %s (updates happen on the '
                         'servers, where overflowed float16 steps cannot be skipped); use '
-                        'dist_sync or dist_device_sync' % config.kv_store)
+                        'dist_sync or dist_device_sync'
+                        % (flag('amp'), setting('kv_store', config.kv_store)))
     if config.kv_store.startswith('dist'):
         if 'DMLC_ROLE' not in os.environ:
-            raise UserError('--kv-store %s needs the parameter-server environment: start the '
+            raise UserError('%s needs the parameter-server environment: start the '
                             'run with tools/launch.py -n WORKERS -s SERVERS -- python train/...'
-                            % config.kv_store)
+                            % setting('kv_store', config.kv_store))
         return mx.kv.create(config.kv_store)
     if config.kv_store == 'nccl' and not any(c.device_type == 'gpu' for c in devices):
-        raise UserError('--kv-store nccl needs GPUs; use local or device on CPU')
+        raise UserError('%s needs GPUs; use local or device on CPU'
+                        % setting('kv_store', 'nccl'))
     return config.kv_store
 
 
