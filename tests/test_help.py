@@ -106,3 +106,22 @@ def test_recipe_flags_explained():
     for flag in ('--epochs', '--lr-factor', '--momentum'):
         assert found[flag], flag
     assert '(default: 8)' in found['--epochs']
+
+
+def test_the_onnx_extra_pins_what_the_tests_run_with():
+    """pip install -e .[onnx] must not bring a newer onnx (numpy 2, which mxnet cannot import):
+    its pins are the ones requirements-test.txt tests with."""
+    import runpy
+    import setuptools
+    captured = {}
+    real = setuptools.setup
+    setuptools.setup = lambda **kwargs: captured.update(kwargs)
+    try:
+        runpy.run_path(os.path.join(ROOT, 'setup.py'))
+    finally:
+        setuptools.setup = real
+    with open(os.path.join(ROOT, 'requirements-test.txt')) as f:
+        tested = {line.split('#')[0].strip() for line in f if line.split('#')[0].strip()}
+    extra = captured['extras_require']['onnx']
+    assert extra and set(extra) <= tested, (extra, tested)
+    assert any(pin.startswith('onnx==') for pin in extra)
