@@ -606,7 +606,7 @@ def export_bfloat16(prefix, out_prefix, epoch=0, input_shape=None, metadata=None
     operators renamed so that oneDNN fuses them), converted by MXNet's AMP with its casts kept;
     oneDNN's subgraph pass then fuses Conv+BN+ReLU(+sum) in bfloat16 when the model is bound.
     Converting the plain graph leaves BatchNorm, ReLU and the sums as separate bfloat16
-    primitives (about 3x slower on the Intel AMX machine, docs/PERFORMANCE.md); converting an
+    primitives (much slower: docs/PERFORMANCE.md has the measurement); converting an
     already-fused graph leaves its fused convolutions in float32."""
     from mxnet.contrib import amp
     sym, arg_params, aux_params = load_checkpoint(prefix, epoch)

@@ -34,13 +34,13 @@ RECIPES = {
                        lr_schedule='every30', log_interval=100),
     'digits': Recipe(('digits',), 'train/digits.py', 'dmrnet', 10, 64, log_interval=0,
                      family_defaults=(('L', 6),)),
-    # Ours, for 28x28 Fashion-MNIST on a 2-core CPU: the epochs are what the five-seed, three-
-    # family comparison affords on an AVX2 machine (15 runs, two at a time at about 190 images/s
-    # each: 8 epochs of 60,000 images take about 5.3 hours). One recipe for every family; its
-    # weight decay was chosen on the validation split ('fashion_val'), never on the test set,
-    # between the paper's 1e-4 and the 5e-4 usual on this set (make fashion-recipe): mean final
-    # validation error over the three families 7.37% with 5e-4 against 7.38% with 1e-4, a tie
-    # within one seed's noise that the rule settles (results/fashion/recipe.md).
+    # Ours, for 28x28 Fashion-MNIST on a 2-core CPU: the epochs are what the five-seed,
+    # three-family comparison affords there (docs/EXPERIMENTS.md gives the hours). One recipe
+    # for every family; its weight decay was chosen on the validation split ('fashion_val'),
+    # never on the test set, between the paper's 1e-4 and the 5e-4 usual on this set (make
+    # fashion-recipe): mean final validation error over the three families 7.37% with 5e-4
+    # against 7.38% with 1e-4, a tie within one seed's noise that the rule settles
+    # (results/fashion/recipe.md).
     'fashion': Recipe(('fashion', 'fashion_val'), 'train/fashion.py', 'dmrnet14', 8, 128,
                       wd=5e-4, log_interval=100),
 }
