@@ -197,7 +197,9 @@ class TrainConfig:
                      '%s: must be %s %g' % (setting(name, value, '%g'),
                                             '<' if name == 'momentum' else '<=', high))
         need(self.amp in (False, None, True) + AMP_MODES,
-             '--amp %r: use --amp (auto) or --amp force' % (self.amp,))
+             '%s: use %s' % (setting('amp', self.amp, '%r'),
+                             '--amp (auto) or --amp force' if _surface['cli'] else
+                             "amp='auto' or amp='force'"))
         need(self.kv_store in KV_STORES, '%s: use one of %s'
              % (setting('kv_store', self.kv_store, '%r'), ', '.join(KV_STORES)))
         need(self.optimizer in OPTIMIZERS, '%s: use one of %s'
@@ -206,19 +208,20 @@ class TrainConfig:
              % (setting('lr_schedule', self.lr_schedule, '%r'), ', '.join(LR_SCHEDULES)))
         if self.lr_steps is not None:
             need(all(isinstance(s, int) and s >= 1 for s in self.lr_steps),
-                 '--lr-steps %r: epochs must be whole numbers >= 1, e.g. 200,300,350'
-                 % (self.lr_steps,))
+                 '%s: epochs must be whole numbers >= 1, e.g. 200,300,350'
+                 % setting('lr_steps', self.lr_steps, '%r'))
         need(not (self.export_only and not self.resume),
              '%s needs %s' % (flag('export_only'), flag('resume')))
         need(self.save_dir != '', "%s: give a folder, or leave it out (the run then writes "
                                   "runs/<dataset>-<model>-s<seed>)" % setting('save_dir', '', '%r'))
-        need((self.mean is None) == (self.std is None), '--rgb-mean and --rgb-std go together')
+        need((self.mean is None) == (self.std is None),
+             '%s and %s go together' % (flag('mean'), flag('std')))
         for name in ('mean', 'std'):
             value = getattr(self, name)
             need(value is None or (len(value) == 3 and all(math.isfinite(v) for v in value)),
-                 '--rgb-%s %r: three numbers (R,G,B, 0-255 scale)' % (name, value))
-        need(self.std is None or all(v > 0 for v in self.std), '--rgb-std: must be > 0')
+                 '%s: three numbers (R,G,B, 0-255 scale)' % setting(name, value, '%r'))
+        need(self.std is None or all(v > 0 for v in self.std), '%s: must be > 0' % flag('std'))
         for idx, rec in (('rec_train_idx', 'rec_train'), ('rec_val_idx', 'rec_val')):
             need(getattr(self, idx) is None or getattr(self, rec) is not None,
-                 '--%s needs --%s' % (idx.replace('_', '-'), rec.replace('_', '-')))
+                 '%s needs %s' % (flag(idx), flag(rec)))
         return self
