@@ -216,3 +216,15 @@ def test_bfloat16_export_refused_without_native_bfloat16(tmp_path, capsys):
     last = capsys.readouterr().err.strip().splitlines()[-1]   # after argparse's usage lines
     assert 'error: --bfloat16: this CPU does not compute bfloat16 natively' in last
     assert os.listdir(str(tmp_path)) == []
+
+
+def test_onnx_export_prints_no_temporary_name(tmp_path):
+    """mx.onnx logged "Exported ONNX file .../.m.onnx.partial-PID saved to disk"."""
+    pytest.importorskip('onnx')
+    prefix = str(tmp_path / 'm')
+    result = subprocess.run([sys.executable, 'tools/export.py', '--model', 'dmrnet', '--arg',
+                             'L=6', '--random-weights', '--prefix', prefix, '--onnx'],
+                            cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    shown = result.stdout + result.stderr
+    assert 'partial' not in shown and 'wrote %s.onnx' % prefix in shown, shown
