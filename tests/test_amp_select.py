@@ -16,7 +16,7 @@ from dmrnet.train.cli import make_parser, parse_config
 from dmrnet.train.config import ConfigError, TrainConfig
 from runs import last_checkpoint
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from checkout import REPO  # noqa: E402
 NO_BF16 = precision.no_bfloat16_reason()
 needs_bf16 = pytest.mark.skipif(NO_BF16 is not None, reason=str(NO_BF16))
 TIMEOUT = 300

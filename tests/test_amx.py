@@ -14,7 +14,7 @@ import pytest
 
 from dmrnet.utils import amx
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from checkout import REPO  # noqa: E402
 NO_AMX = amx.no_amx_reason()
 needs_amx = pytest.mark.skipif(NO_AMX is not None, reason='%s: AMX kernels cannot be checked'
                                % NO_AMX)

@@ -21,7 +21,7 @@ from dmrnet.tools.bench.onednn_trace import TRACE_BEGIN, TRACE_END, parse_trace
 from dmrnet.tools.bench.summary import format_table
 from dmrnet.tools.quantize import _DataOnly
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from checkout import REPO  # noqa: E402
 
 IMPL_FIELDS = ('name', 'flops_per_image', 'train_images_per_sec', 'train_gflops',
                'train_fraction_of_gemm_peak', 'infer_images_per_sec', 'infer_gflops',

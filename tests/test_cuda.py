@@ -12,7 +12,7 @@ import pytest
 from dmrnet.utils import cuda, gpus, runtime
 from standin_cuda import compile_c, compile_standin
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from checkout import REPO  # noqa: E402
 
 
 @pytest.fixture(scope='module')

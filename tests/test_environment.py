@@ -8,7 +8,7 @@ import pytest
 
 from dmrnet.utils import runtime
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from checkout import REPO  # noqa: E402
 
 
 @pytest.mark.parametrize('value', ['abc', '', '1.5', '0', '-3', '100000', '3'])

@@ -20,7 +20,7 @@ from runs import processes_gone
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FAKE = os.path.join(HERE, 'data', 'fake_train.py')
-REPO = os.path.dirname(HERE)
+from checkout import REPO  # noqa: E402
 
 
 def test_run_counts():

@@ -13,7 +13,7 @@ from dmrnet.symbols import get_model
 from dmrnet.symbols.deploy import (ExportError, ExportSet, export_model, finish_export, import_model,
                                    pending_path, save_symbol_model, verify_export)
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from checkout import REPO  # noqa: E402
 SHAPE = (1, 3, 28, 28)
 
 

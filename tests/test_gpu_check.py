@@ -20,7 +20,7 @@ from dmrnet.tools import gpu_check
 from dmrnet.tools.gpu_check import FAILED, OK, SKIPPED
 from dmrnet.utils import cuda
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from checkout import REPO  # noqa: E402
 GPU_CHECKS = [n for n in gpu_check.CHECK_NAMES if n != 'env']
 CPU_MXNET = dict(distribution='mxnet 1.9.1', version='1.9.1', num_gpus=0,
                  features=dict(CUDA=False, CUDNN=False, NCCL=False, MKLDNN=True), libraries={})

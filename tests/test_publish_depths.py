@@ -15,7 +15,7 @@ from dmrnet.tools.experiments import publish, reference, report
 from dmrnet.tools.experiments import runner
 from dmrnet.utils.files import write_json
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from checkout import REPO  # noqa: E402
 EPOCHS = 3
 # final test errors of seeds 0, 1, 2: per depth a different order of the gaps between families
 ERRORS = {12: {'resnet': [7.7, 7.6, 7.5], 'dilnet': [7.3, 7.6, 7.5], 'dmrnet': [7.3, 7.2, 6.9]},

@@ -14,7 +14,7 @@ from dmrnet.tools import export as export_tool
 from dmrnet.tools.analysis import params as params_tool
 from dmrnet.train import precision
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from checkout import REPO  # noqa: E402
 
 
 def test_params_table_shows_paper_authors_and_ours(capsys):

@@ -17,7 +17,7 @@ import pytest
 from dmrnet.train import precision
 from runs import initial_params, last_checkpoint, records
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from checkout import REPO  # noqa: E402
 
 CHILD = '''
 import sys

@@ -14,7 +14,7 @@ import pytest
 
 from runs import initial_params, last_checkpoint, processes_gone, records
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from checkout import REPO  # noqa: E402
 LAUNCH = os.path.join(REPO, 'tools', 'launch.py')
 TIMEOUT = 240
 

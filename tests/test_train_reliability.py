@@ -11,7 +11,7 @@ import pytest
 from dmrnet.train import cli
 from runs import records
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from checkout import REPO  # noqa: E402
 SHORT = ['--max-batches', '3', '--max-val-batches', '1', '--batch-size', '16', '--no-progress',
          '--num-data-threads', '1']
 TINY = ['--model', 'resnet', '--L', '3'] + SHORT

@@ -19,7 +19,7 @@ from dmrnet.tools.experiments.resumable import resume_files
 from dmrnet.train.precision import no_bfloat16_reason
 from runs import last_checkpoint, records
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from checkout import REPO  # noqa: E402
 TIMEOUT = 240
 
 
