@@ -4,7 +4,8 @@
     it = get_train_iter('cifar10', 'data/cifar10', batch_size=64, epoch=3, seed=0)
 """
 import dmrnet.utils  # noqa: F401  (sets OMP threads before mxnet is imported)
-from .common import DataError, DatasetMissingError  # noqa: F401,E402
-from .iterators import (count_records, dataset_info, dataset_names,  # noqa: F401,E402
-                        default_data_dir, external_pack, get_train_iter, get_val_iter,
-                        record_files)
+from .errors import DataError, DatasetMissingError  # noqa: F401,E402
+from .records import count_records, external_pack  # noqa: F401,E402
+from .registry import (dataset_info, dataset_names, default_data_dir,  # noqa: F401,E402
+                       normalisation)
+from .iterators import get_train_iter, get_val_iter, record_files  # noqa: F401,E402

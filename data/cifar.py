@@ -9,13 +9,17 @@ cifar-10-batches-py / cifar-100-python folder (or its parent). Writes <dataset>_
 labels) and <dataset>_mean_std.json (per-channel statistics of the training set).
 """
 import argparse
+import logging
 import os
 import pickle
 import tarfile
 
 import numpy as np
 
-from dmrnet.data import common
+from dmrnet.data import meanstd, packcli, png, records, sources
+from dmrnet.data.errors import DataError, DatasetMissingError
+
+log = logging.getLogger(__name__)
 
 SOURCES = {
     'cifar10': dict(url='https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz',
@@ -47,7 +51,7 @@ class Source:
             missing = [m for m in self.spec['train'] + self.spec['test']
                        if not os.path.isfile(os.path.join(self.root, m))]
             if missing:
-                raise common.DataError(
+                raise DataError(
                     path, 'not a %s folder: missing %s (expected the extracted %s)'
                     % (dataset, ', '.join(missing), self.spec['folder']), fix)
         elif os.path.isfile(path):
@@ -62,14 +66,14 @@ class Source:
                         if member.name in wanted and member.isfile():
                             self.blobs[wanted[member.name]] = tar.extractfile(member).read()
             except (tarfile.TarError, EOFError, OSError, ValueError) as e:
-                raise common.DataError(path, 'unreadable gzip tar archive, truncated or '
-                                       'corrupt (%s)' % e, fix) from None
+                raise DataError(path, 'unreadable gzip tar archive, truncated or '
+                                'corrupt (%s)' % e, fix) from None
             missing = [m for m in wanted.values() if m not in self.blobs]
             if missing:
-                raise common.DataError(path, 'archive lacks %s/%s' % (
+                raise DataError(path, 'archive lacks %s/%s' % (
                     self.spec['folder'], ', '.join(missing)), fix)
         else:
-            raise common.DatasetMissingError(path, 'no such archive or folder', fix)
+            raise DatasetMissingError(path, 'no such archive or folder', fix)
 
     def batch(self, member):
         """(uint8 Nx32x32x3 RGB, int64 labels) of one pickled batch."""
@@ -85,13 +89,13 @@ class Source:
             labels = np.asarray(d[self.spec['label_key']], dtype=np.int64)
         except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError, OSError,
                 tarfile.TarError, AttributeError) as e:
-            raise common.DataError(where, 'not a CIFAR python batch (dict with b"data" and %r): '
-                                   '%s' % (self.spec['label_key'], e), self.fix) from None
+            raise DataError(where, 'not a CIFAR python batch (dict with b"data" and %r): '
+                            '%s' % (self.spec['label_key'], e), self.fix) from None
         if data.ndim != 2 or data.shape[1] != 3072 or labels.shape != (data.shape[0],) \
                 or (labels.size and not 0 <= labels.min() <= labels.max()
                     < self.spec['classes']):
-            raise common.DataError(where, 'expected Nx3072 uint8 data and N labels in '
-                                   '0..%d' % (self.spec['classes'] - 1), self.fix)
+            raise DataError(where, 'expected Nx3072 uint8 data and N labels in '
+                            '0..%d' % (self.spec['classes'] - 1), self.fix)
         # Rows hold the R, G and B planes of 32x32 images, one after the other.
         return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), labels
 
@@ -112,46 +116,46 @@ def main(argv=None):
     spec = SOURCES[args.dataset]
     fix = fix_command(args.dataset, args.out, args.src)
     names = ['%s_train' % args.dataset, '%s_test' % args.dataset]
-    if not args.force and common.complete(args.out, names, fix, extra_files=[
-            common.mean_std_path(args.out, args.dataset)]):
+    if not args.force and records.complete(args.out, names, fix, extra_files=[
+            meanstd.json_path(args.out, args.dataset)]):
         return '%s: %s already complete and verified, nothing to do' % (args.dataset, args.out)
 
     src = args.src
     md5 = None if (args.md5 or '').lower() == 'none' else (args.md5 or spec['md5'])
     if src is None:
-        src = common.download(spec['url'], os.path.join(args.out, os.path.basename(spec['url'])),
-                              spec['md5'], fix)
+        src = sources.download(spec['url'], os.path.join(args.out, os.path.basename(spec['url'])),
+                               spec['md5'], fix)
     elif os.path.isfile(src) and md5:
-        common.check_md5(src, md5, 'use the official %s, or run python data/cifar.py '
-                         '--dataset %s --out %s (downloads it); --md5 none accepts other '
-                         'archives' % (spec['url'], args.dataset, args.out))
+        sources.check_md5(src, md5, 'use the official %s, or run python data/cifar.py '
+                          '--dataset %s --out %s (downloads it); --md5 none accepts other '
+                          'archives' % (spec['url'], args.dataset, args.out))
     source = Source(args.dataset, src, fix)
 
     # Everything is read and checked before anything is written, so a bad test batch cannot
     # leave a packed training set behind.
     train_x, train_y = source.split('train')
     test_x, test_y = source.split('test')
-    common.forget_mean_std(args.out, args.dataset)
+    meanstd.forget(args.out, args.dataset)
     meta = {'source': os.path.abspath(src), 'label': spec['label_key'].decode()}
-    common.write_records(args.out, names[0], _encoded(train_x, train_y), total=len(train_y),
-                         fix=fix, meta=meta)
-    common.write_records(args.out, names[1], _encoded(test_x, test_y), total=len(test_y),
-                         fix=fix, meta=meta)
+    records.write_records(args.out, names[0], _encoded(train_x, train_y), total=len(train_y),
+                          fix=fix, meta=meta)
+    records.write_records(args.out, names[1], _encoded(test_x, test_y), total=len(test_y),
+                          fix=fix, meta=meta)
     # The statistics come last: their file is part of what "complete" means for a re-run.
-    stats = common.ChannelStats()
+    stats = meanstd.ChannelStats()
     stats.update(train_x)
-    common.write_mean_std(args.out, args.dataset, stats, names[0])
+    meanstd.write(args.out, args.dataset, stats, names[0])
     if (len(train_y), len(test_y)) != (spec['num_train'], spec['num_test']):
-        common.log.warning('%s: %d/%d images, not the official %d/%d', src, len(train_y),
-                           len(test_y), spec['num_train'], spec['num_test'])
+        log.warning('%s: %d/%d images, not the official %d/%d', src, len(train_y),
+                    len(test_y), spec['num_train'], spec['num_test'])
     return '%s: wrote %d train + %d test images to %s' % (
         args.dataset, len(train_y), len(test_y), os.path.abspath(args.out))
 
 
 def _encoded(images, labels):
     for x, y in zip(images, labels):
-        yield y, common.encode_png(x)
+        yield y, png.encode(x)
 
 
 if __name__ == '__main__':
-    common.run_cli(main)
+    packcli.run_cli(main)

@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from dmrnet.data import common
+from dmrnet.data import holdout, meanstd, packcli, png, records
 
 TEST_PER_CLASS = 36
 FIX = 'python data/digits.py --out %s'
@@ -31,7 +31,7 @@ def load_images():
 
 def split(labels, seed=0, test_per_class=TEST_PER_CLASS):
     """Boolean mask of the test images (stratified, deterministic for a given seed)."""
-    return common.per_class_holdout(labels, test_per_class, seed, source='sklearn digits')
+    return holdout.per_class_holdout(labels, test_per_class, seed, source='sklearn digits')
 
 
 def main(argv=None):
@@ -43,26 +43,26 @@ def main(argv=None):
     args = p.parse_args(argv)
     fix = FIX % args.out
     names = ['digits_train', 'digits_test']
-    if not args.force and common.complete(args.out, names, fix, extra_files=[
-            common.mean_std_path(args.out, 'digits')]):
+    if not args.force and records.complete(args.out, names, fix, extra_files=[
+            meanstd.json_path(args.out, 'digits')]):
         return 'digits: %s already complete and verified, nothing to do' % args.out
     images, labels = load_images()
     test = split(labels, args.seed, args.test_per_class)
-    common.forget_mean_std(args.out, 'digits')
+    meanstd.forget(args.out, 'digits')
     meta = {'source': 'sklearn.datasets.load_digits', 'seed': args.seed,
             'test_per_class': args.test_per_class}
     for name, mask in (('digits_train', ~test), ('digits_test', test)):
         sel = np.flatnonzero(mask)
-        common.write_records(args.out, name,
-                             ((labels[i], common.encode_png(images[i])) for i in sel),
-                             total=sel.size, fix=fix, meta=meta)
+        records.write_records(args.out, name,
+                              ((labels[i], png.encode(images[i])) for i in sel),
+                              total=sel.size, fix=fix, meta=meta)
     # The statistics come last: their file is part of what "complete" means for a re-run.
-    stats = common.ChannelStats()
+    stats = meanstd.ChannelStats()
     stats.update(images[~test])
-    common.write_mean_std(args.out, 'digits', stats, 'digits_train')
+    meanstd.write(args.out, 'digits', stats, 'digits_train')
     return 'digits: wrote %d train + %d test images to %s' % (
         (~test).sum(), test.sum(), os.path.abspath(args.out))
 
 
 if __name__ == '__main__':
-    common.run_cli(main)
+    packcli.run_cli(main)

@@ -23,7 +23,8 @@ import zlib
 
 import numpy as np
 
-from dmrnet.data import common
+from dmrnet.data import holdout, meanstd, packcli, png, records
+from dmrnet.data.errors import DataError, DatasetMissingError
 
 SRC = '/usr/share/datasets/fashion-mnist'
 URL = 'http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/'
@@ -76,7 +77,7 @@ def locate_all(src, splits):
     if missing:
         others = '; also missing: %s' % ', '.join(m + '.gz' for m in missing[1:]) \
             if missing[1:] else ''
-        raise common.DatasetMissingError(
+        raise DatasetMissingError(
             os.path.join(src, missing[0] + '.gz'),
             'missing Fashion-MNIST file (the decompressed %s is accepted too)%s'
             % (missing[0], others), refetch(missing[0]))
@@ -92,8 +93,8 @@ def read_bytes(path, fix):
         with open(path, 'rb') as f:
             return f.read()
     except (OSError, EOFError, zlib.error) as e:
-        raise common.DataError(path, 'unreadable%s, truncated or corrupt (%s)'
-                               % (' gzip file' if path.endswith('.gz') else '', e), fix) from None
+        raise DataError(path, 'unreadable%s, truncated or corrupt (%s)'
+                        % (' gzip file' if path.endswith('.gz') else '', e), fix) from None
 
 
 def parse_idx(data, path, magic, item_shape, fix):
@@ -103,29 +104,29 @@ def parse_idx(data, path, magic, item_shape, fix):
     header = 4 * (1 + ndim)
     kind = 'images' if magic == IMAGES_MAGIC else 'labels'
     if len(data) < header:
-        raise common.DataError(path, 'truncated: %d bytes, shorter than the %d-byte header of '
-                               'an idx file of %s' % (len(data), header, kind), fix)
+        raise DataError(path, 'truncated: %d bytes, shorter than the %d-byte header of '
+                        'an idx file of %s' % (len(data), header, kind), fix)
     fields = np.frombuffer(data, '>u4', count=1 + ndim)
     if fields[0] != magic:
-        raise common.DataError(path, 'idx magic number %d, expected %d (%s)'
-                               % (fields[0], magic, kind), fix)
+        raise DataError(path, 'idx magic number %d, expected %d (%s)'
+                        % (fields[0], magic, kind), fix)
     count, shape = int(fields[1]), tuple(int(d) for d in fields[2:])
     if shape != tuple(item_shape):
-        raise common.DataError(path, '%s of %s, expected %s' % (
+        raise DataError(path, '%s of %s, expected %s' % (
             kind, 'x'.join(map(str, shape)), 'x'.join(map(str, item_shape))), fix)
     expected = header + count * int(np.prod(item_shape, dtype=np.int64))
     if len(data) != expected:
-        raise common.DataError(path, '%s: the header says %d %s (%d bytes), the file has %d '
-                               'bytes' % ('truncated' if len(data) < expected else 'trailing data',
-                                          count, kind, expected, len(data)), fix)
+        raise DataError(path, '%s: the header says %d %s (%d bytes), the file has %d '
+                        'bytes' % ('truncated' if len(data) < expected else 'trailing data',
+                                   count, kind, expected, len(data)), fix)
     return np.frombuffer(data, np.uint8, offset=header).reshape((count,) + tuple(item_shape))
 
 
 def check_md5(data, path, md5, fix):
     got = hashlib.md5(data).hexdigest()
     if md5 and got != md5:
-        raise common.DataError(path, 'md5 of the decompressed bytes is %s, expected %s (corrupt '
-                               'or modified file)' % (got, md5), fix)
+        raise DataError(path, 'md5 of the decompressed bytes is %s, expected %s (corrupt '
+                        'or modified file)' % (got, md5), fix)
 
 
 def load_split(src, split, splits=None, found=None):
@@ -145,15 +146,15 @@ def load_split(src, split, splits=None, found=None):
     images = parse_idx(raw_images, images_path, IMAGES_MAGIC, (SIZE, SIZE), images_fix)
     labels = parse_idx(raw_labels, labels_path, LABELS_MAGIC, (), labels_fix)
     if len(images) != len(labels):
-        raise common.DataError(labels_path, '%d labels for the %d images of %s'
-                               % (len(labels), len(images), images_path), labels_fix)
+        raise DataError(labels_path, '%d labels for the %d images of %s'
+                        % (len(labels), len(images), images_path), labels_fix)
     if len(images) != spec['count']:
-        raise common.DataError(images_path, '%d images, the %s set has %d'
-                               % (len(images), split, spec['count']), images_fix)
+        raise DataError(images_path, '%d images, the %s set has %d'
+                        % (len(images), split, spec['count']), images_fix)
     if labels.size and labels.max() >= CLASSES:
         bad = int(np.argmax(labels >= CLASSES))
-        raise common.DataError(labels_path, 'label %d at item %d, expected 0..%d'
-                               % (labels[bad], bad, CLASSES - 1), labels_fix)
+        raise DataError(labels_path, 'label %d at item %d, expected 0..%d'
+                        % (labels[bad], bad, CLASSES - 1), labels_fix)
     check_md5(raw_images, images_path, images_md5, images_fix)
     check_md5(raw_labels, labels_path, labels_md5, labels_fix)
     return images, labels.astype(np.int64)
@@ -161,20 +162,20 @@ def load_split(src, split, splits=None, found=None):
 
 def validation_split(labels, seed=0, per_class=VAL_PER_CLASS):
     """Boolean mask of the validation images (stratified, deterministic for a given seed)."""
-    return common.per_class_holdout(labels, per_class, seed, CLASSES,
-                                    SPLITS['train']['labels'][0])
+    return holdout.per_class_holdout(labels, per_class, seed, CLASSES,
+                                     SPLITS['train']['labels'][0])
 
 
 def encode(images):
-    """Single-channel PNGs: an HxWx1 array makes encode_png's RGB->BGR flip a no-op, and
+    """Single-channel PNGs: an HxWx1 array makes png.encode's RGB->BGR flip a no-op, and
     OpenCV then writes a grey PNG (about 520 bytes per Fashion-MNIST image; three equal
     channels take 1.75 times that)."""
-    return [common.encode_png(x[:, :, None]) for x in images]
+    return [png.encode(x[:, :, None]) for x in images]
 
 
 def channel_stats(images, chunk=5000):
     """Statistics of the grey images as the three (equal) RGB channels the iterator sees."""
-    stats = common.ChannelStats()
+    stats = meanstd.ChannelStats()
     for start in range(0, len(images), chunk):
         stats.update(np.repeat(images[start:start + chunk, :, :, None], 3, axis=3))
     return stats
@@ -182,7 +183,7 @@ def channel_stats(images, chunk=5000):
 
 def packed_split(out, fix):
     """The (seed, per_class) a complete earlier pack drew its validation split with."""
-    meta = common.verify_records(out, 'fashion_val', fix).get('meta', {})
+    meta = records.verify_records(out, 'fashion_val', fix).get('meta', {})
     return meta.get('seed'), meta.get('val_per_class')
 
 
@@ -201,8 +202,8 @@ def main(argv=None):
     n_val = CLASSES * args.val_per_class
     counts = [n_train, n_test, n_train - n_val, n_val]
     # A re-run with another split is not "nothing to do", even though every file verifies.
-    if not args.force and common.complete(args.out, NAMES, fix, counts=counts, extra_files=[
-            common.mean_std_path(args.out, 'fashion')]) \
+    if not args.force and records.complete(args.out, NAMES, fix, counts=counts, extra_files=[
+            meanstd.json_path(args.out, 'fashion')]) \
             and packed_split(args.out, fix) == (args.seed, args.val_per_class):
         return 'fashion: %s already complete and verified, nothing to do' % args.out
 
@@ -211,23 +212,23 @@ def main(argv=None):
     train_x, train_y = load_split(args.src, 'train', found=found)
     test_x, test_y = load_split(args.src, 'test', found=found)
     val = validation_split(train_y, args.seed, args.val_per_class)
-    common.forget_mean_std(args.out, 'fashion')
+    meanstd.forget(args.out, 'fashion')
     meta = {'source': {name: os.path.abspath(path) for name, path in found.items()},
             'seed': args.seed, 'val_per_class': args.val_per_class, 'png': 'grey'}
     train_png = encode(train_x)   # encoded once for the training set and both parts of it
-    for name, png, labels in (('fashion_train', train_png, train_y),
-                              ('fashion_test', encode(test_x), test_y)):
-        common.write_records(args.out, name, zip(labels, png), total=len(labels), fix=fix,
-                             meta=meta)
+    for name, encoded, labels in (('fashion_train', train_png, train_y),
+                                  ('fashion_test', encode(test_x), test_y)):
+        records.write_records(args.out, name, zip(labels, encoded), total=len(labels), fix=fix,
+                              meta=meta)
     for name, mask in (('fashion_trainsub', ~val), ('fashion_val', val)):
         sel = np.flatnonzero(mask)
-        common.write_records(args.out, name, ((train_y[i], train_png[i]) for i in sel),
-                             total=sel.size, fix=fix, meta=meta)
+        records.write_records(args.out, name, ((train_y[i], train_png[i]) for i in sel),
+                              total=sel.size, fix=fix, meta=meta)
     # The statistics come last: their file is part of what "complete" means for a re-run.
-    common.write_mean_std(args.out, 'fashion', channel_stats(train_x), 'fashion_train')
+    meanstd.write(args.out, 'fashion', channel_stats(train_x), 'fashion_train')
     return 'fashion: wrote %d train + %d test (+ %d/%d validation split) to %s' % (
         len(train_y), len(test_y), (~val).sum(), val.sum(), os.path.abspath(args.out))
 
 
 if __name__ == '__main__':
-    common.run_cli(main)
+    packcli.run_cli(main)

@@ -15,16 +15,22 @@ in a fixed random order so that distributed parts (contiguous ranges) each see e
 """
 import argparse
 import csv
+import logging
 import multiprocessing
 import os
 import queue
 import re
+import signal
 import types
 
 import numpy as np
 
-from dmrnet.data import common
+from dmrnet.data import packcli, records
+from dmrnet.data.errors import DataError, DatasetMissingError
+from dmrnet.utils.files import atomic_path
 from dmrnet.utils.runtime import usable_cores
+
+log = logging.getLogger(__name__)
 
 EXTS = ('.jpeg', '.jpg', '.png')
 LABEL_FILES = ('val.txt', 'LOC_val_solution.csv', 'ILSVRC2012_validation_ground_truth.txt')
@@ -45,16 +51,16 @@ def scan_train(root, fix):
     """(sorted wnids, [(relative path, label)]) of root/train/<wnid>/*."""
     train = os.path.join(root, 'train')
     if not os.path.isdir(train):
-        raise common.DatasetMissingError(train, 'missing: expected train/<wnid>/*.JPEG', fix)
+        raise DatasetMissingError(train, 'missing: expected train/<wnid>/*.JPEG', fix)
     wnids = sorted(d for d in os.listdir(train) if os.path.isdir(os.path.join(train, d)))
     if not wnids:
-        raise common.DataError(train, 'no class folders: expected train/<wnid>/*.JPEG', fix)
+        raise DataError(train, 'no class folders: expected train/<wnid>/*.JPEG', fix)
     items = []
     for label, wnid in enumerate(wnids):
         files = images_in(os.path.join(train, wnid))
         if not files:
-            raise common.DataError(os.path.join(train, wnid), 'empty class folder (expected '
-                                   '*.JPEG images)', fix)
+            raise DataError(os.path.join(train, wnid), 'empty class folder (expected '
+                            '*.JPEG images)', fix)
         items += [(os.path.join('train', wnid, f), label) for f in files]
     return wnids, items
 
@@ -66,7 +72,7 @@ def _devkit_ids(meta_path, fix):
         synsets = scipy.io.loadmat(meta_path, squeeze_me=True)['synsets']
         return {int(s['ILSVRC2012_ID']): str(s['WNID']) for s in synsets}
     except Exception as e:
-        raise common.DataError(meta_path, 'not the devkit meta.mat (%s)' % e, fix) from None
+        raise DataError(meta_path, 'not the devkit meta.mat (%s)' % e, fix) from None
 
 
 def read_label_file(path, files, wnids, fix, devkit_meta=None):
@@ -78,20 +84,20 @@ def read_label_file(path, files, wnids, fix, devkit_meta=None):
         token = token.strip()
         if WNID.match(token):
             if token not in index:
-                raise common.DataError(path, 'line %d: wnid %s is not a training class'
-                                       % (line_no, token), fix)
+                raise DataError(path, 'line %d: wnid %s is not a training class'
+                                % (line_no, token), fix)
             return index[token]
         try:
             value = int(token)
         except ValueError:
-            raise common.DataError(path, 'line %d: %r is neither a wnid nor an integer label'
-                                   % (line_no, token), fix) from None
+            raise DataError(path, 'line %d: %r is neither a wnid nor an integer label'
+                            % (line_no, token), fix) from None
         if by_id is not None:
             return to_label(by_id.get(value, '?'), line_no)
         if not 0 <= value < len(wnids):
-            raise common.DataError(path, 'line %d: label %d outside 0..%d (devkit IDs need '
-                                   '--devkit-meta meta.mat)' % (line_no, value, len(wnids) - 1),
-                                   fix)
+            raise DataError(path, 'line %d: label %d outside 0..%d (devkit IDs need '
+                            '--devkit-meta meta.mat)' % (line_no, value, len(wnids) - 1),
+                            fix)
         return value
 
     with open(path) as f:
@@ -102,52 +108,52 @@ def read_label_file(path, files, wnids, fix, devkit_meta=None):
     labels = {}
     if rows and all(len(r) == 1 for r in rows):   # one label per line, sorted file names
         if len(rows) != len(files):
-            raise common.DataError(path, '%d labels for %d validation images'
-                                   % (len(rows), len(files)), fix)
+            raise DataError(path, '%d labels for %d validation images'
+                            % (len(rows), len(files)), fix)
         return {f: to_label(r[0], i + 1) for i, (f, r) in enumerate(zip(files, rows))}
     stems = {os.path.splitext(f)[0]: f for f in files}
     for i, r in enumerate(rows):
         name = r[0] if r[0] in files else stems.get(os.path.splitext(r[0])[0])
         if name is None:
-            raise common.DataError(path, 'line %d: no validation image %r' % (i + 1, r[0]), fix)
+            raise DataError(path, 'line %d: no validation image %r' % (i + 1, r[0]), fix)
         labels[name] = to_label(r[-1], i + 1)
     missing = [f for f in files if f not in labels]
     if missing:
-        raise common.DataError(path, 'no label for %d validation images (e.g. %s)'
-                               % (len(missing), missing[0]), fix)
+        raise DataError(path, 'no label for %d validation images (e.g. %s)'
+                        % (len(missing), missing[0]), fix)
     return labels
 
 
 def scan_val(root, wnids, fix, label_file=None, devkit_meta=None):
     val = os.path.join(root, 'val')
     if not os.path.isdir(val):
-        raise common.DatasetMissingError(val, 'missing: expected val/<wnid>/*.JPEG or flat '
-                                         'val/*.JPEG with a label file', fix)
+        raise DatasetMissingError(val, 'missing: expected val/<wnid>/*.JPEG or flat '
+                                  'val/*.JPEG with a label file', fix)
     folders = sorted(d for d in os.listdir(val) if os.path.isdir(os.path.join(val, d)))
     if folders:
         unknown = [d for d in folders if d not in wnids]
         if unknown:
-            raise common.DataError(os.path.join(val, unknown[0]), 'validation class folder '
-                                   'that is not a training class', fix)
+            raise DataError(os.path.join(val, unknown[0]), 'validation class folder '
+                            'that is not a training class', fix)
         index = {w: i for i, w in enumerate(wnids)}
         items = [(os.path.join('val', d, f), index[d]) for d in folders
                  for f in images_in(os.path.join(val, d))]
     else:
         files = images_in(val)
         if not files:
-            raise common.DataError(val, 'no images: expected val/<wnid>/*.JPEG or flat '
-                                   'val/*.JPEG with a label file', fix)
+            raise DataError(val, 'no images: expected val/<wnid>/*.JPEG or flat '
+                            'val/*.JPEG with a label file', fix)
         if label_file is None:
             found = [os.path.join(d, n) for n in LABEL_FILES for d in (root, val)
                      if os.path.isfile(os.path.join(d, n))]
             if not found:
-                raise common.DataError(val, 'flat validation images but no label file (%s); '
-                                       'pass --val-labels FILE' % ', '.join(LABEL_FILES), fix)
+                raise DataError(val, 'flat validation images but no label file (%s); '
+                                'pass --val-labels FILE' % ', '.join(LABEL_FILES), fix)
             label_file = found[0]
         labels = read_label_file(label_file, files, wnids, fix, devkit_meta)
         items = [(os.path.join('val', f), labels[f]) for f in files]
     if not items:
-        raise common.DataError(val, 'no validation images found', fix)
+        raise DataError(val, 'no validation images found', fix)
     return items
 
 
@@ -160,6 +166,13 @@ _ARGS = None
 def _init(args):
     global _ARGS
     _ARGS = args
+
+
+def _init_worker(args):
+    # Forked from a packer whose SIGTERM handler unwinds like Ctrl-C; pool.terminate() expects
+    # workers that just die (a worker unwinding printed a traceback, or could hold the pool up).
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _init(args)
 
 
 def _encode(job):
@@ -185,13 +198,14 @@ def encode_all(root, items, size, quality, workers, fix):
         results = map(_encode, jobs)
         pool = None
     else:
-        pool = multiprocessing.Pool(workers, initializer=_init, initargs=(args,))
+        pool = multiprocessing.Pool(workers, initializer=_init_worker,
+                                    initargs=(args,))
         results = pool.imap(_encode, jobs, chunksize=16)
     try:
         for (i, rel, data), (_, label) in zip(results, items):
             if data is None:
-                raise common.DataError(os.path.join(root, rel), 'unreadable image (OpenCV '
-                                       'could not decode it)', fix)
+                raise DataError(os.path.join(root, rel), 'unreadable image (OpenCV '
+                                'could not decode it)', fix)
             yield label, data
     finally:
         if pool is not None:
@@ -218,32 +232,32 @@ def main(argv=None):
     synsets = os.path.join(args.out, 'imagenet_synsets.txt')
     # Split by split: a failure while packing val must not cost a repack of train.
     todo = names if args.force or not os.path.exists(synsets) else \
-        common.pending(args.out, names, fix, deep=args.deep_verify)
+        records.pending(args.out, names, fix, deep=args.deep_verify)
     if not todo:
         return 'imagenet: %s already complete and verified, nothing to do' % args.out
     if not os.path.isdir(args.src):
-        raise common.DatasetMissingError(args.src, 'no such folder (expected the ILSVRC2012 '
-                                         'root with train/ and val/)', fix)
+        raise DatasetMissingError(args.src, 'no such folder (expected the ILSVRC2012 '
+                                  'root with train/ and val/)', fix)
     wnids, train = scan_train(args.src, fix)
     val = scan_val(args.src, wnids, fix, args.val_labels, args.devkit_meta)
     os.makedirs(args.out, exist_ok=True)
-    with common.atomic_path(synsets) as tmp, open(tmp, 'w') as f:
+    with atomic_path(synsets) as tmp, open(tmp, 'w') as f:
         f.write(''.join(w + '\n' for w in wnids))
     order = np.random.RandomState(SHUFFLE_SEED).permutation(len(train))
     train = [train[i] for i in order]
     for name, items, size in (('imagenet_train', train, args.train_size),
                               ('imagenet_val', val, args.val_size)):
         if name not in todo:
-            common.log.info('%s already complete and verified, kept', name)
+            log.info('%s already complete and verified, kept', name)
             continue
-        common.write_records(args.out, name, encode_all(args.src, items, size, args.quality,
-                                                        args.workers, fix),
-                             total=len(items), fix=fix,
-                             meta={'shorter_side': size, 'quality': args.quality,
-                                   'classes': len(wnids)})
+        records.write_records(args.out, name, encode_all(args.src, items, size, args.quality,
+                                                         args.workers, fix),
+                              total=len(items), fix=fix,
+                              meta={'shorter_side': size, 'quality': args.quality,
+                                    'classes': len(wnids)})
     return 'imagenet: wrote %d train + %d val images (%d classes) to %s' % (
         len(train), len(val), len(wnids), os.path.abspath(args.out))
 
 
 if __name__ == '__main__':
-    common.run_cli(main)
+    packcli.run_cli(main)

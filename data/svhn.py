@@ -16,7 +16,8 @@ import zlib
 
 import numpy as np
 
-from dmrnet.data import common, matfile
+from dmrnet.data import holdout, matfile, meanstd, packcli, png, records, sources
+from dmrnet.data.errors import DataError, DatasetMissingError
 
 URL = 'http://ufldl.stanford.edu/housenumbers/%s'
 FILES = {'train': ('train_32x32.mat', 'e26dedcc434d2e4c54c9b2d4a06d8373'),
@@ -37,17 +38,17 @@ def check_layout(path, fix):
     """Number of images in one .mat file, checked from its header without loading it."""
     import scipy.io
     if not os.path.isfile(path):
-        raise common.DatasetMissingError(path, 'missing SVHN file (format 2, %s)'
-                                         % os.path.basename(path), fix)
+        raise DatasetMissingError(path, 'missing SVHN file (format 2, %s)'
+                                  % os.path.basename(path), fix)
     try:
         shapes = {name: shape for name, shape, _ in scipy.io.whosmat(path)}
     except Exception as e:  # scipy raises many types for damaged files
-        raise common.DataError(path, 'unreadable .mat file, truncated or corrupt (%s)' % e,
-                               fix) from None
+        raise DataError(path, 'unreadable .mat file, truncated or corrupt (%s)' % e,
+                        fix) from None
     x, y = shapes.get('X'), shapes.get('y')
     if x is None or y is None or len(x) != 4 or x[:3] != (32, 32, 3) or tuple(y) != (x[3], 1):
-        raise common.DataError(path, 'expected X 32x32x3xN and y Nx1, found X %s, y %s'
-                               % (x, y), fix)
+        raise DataError(path, 'expected X 32x32x3xN and y Nx1, found X %s, y %s'
+                        % (x, y), fix)
     return x[3]
 
 
@@ -57,12 +58,12 @@ def load_labels(path, fix):
     try:
         y = np.asarray(scipy.io.loadmat(path, variable_names=['y'])['y']).ravel()
     except Exception as e:  # scipy raises many types for damaged files
-        raise common.DataError(path, 'unreadable .mat file, truncated or corrupt (%s)' % e,
-                               fix) from None
+        raise DataError(path, 'unreadable .mat file, truncated or corrupt (%s)' % e,
+                        fix) from None
     y = y.astype(np.int64)
     if y.size and not (1 <= y.min() and y.max() <= 10):
-        raise common.DataError(path, 'labels must be 1..10 (10 = digit 0), found %d..%d'
-                               % (y.min(), y.max()), fix)
+        raise DataError(path, 'labels must be 1..10 (10 = digit 0), found %d..%d'
+                        % (y.min(), y.max()), fix)
     return y % 10
 
 
@@ -71,17 +72,17 @@ def images(path, fix):
     try:
         yield from matfile.iter_uint8_array(path, 'X', CHUNK)
     except (matfile.FormatError, zlib.error, OSError) as e:
-        raise common.DataError(path, 'unreadable X (%s)' % e, fix) from None
+        raise DataError(path, 'unreadable X (%s)' % e, fix) from None
 
 
 def paper_split(train_labels, extra_labels, seed=0, train_per_class=TRAIN_VAL_PER_CLASS,
                 extra_per_class=EXTRA_VAL_PER_CLASS):
     """Validation masks over train and extra: `train_per_class` and `extra_per_class` random
     images of every digit, fixed by `seed`."""
-    return (common.per_class_holdout(train_labels, train_per_class, [seed, 0], 10,
-                                     FILES['train'][0]),
-            common.per_class_holdout(extra_labels, extra_per_class, [seed, 1], 10,
-                                     FILES['extra'][0]))
+    return (holdout.per_class_holdout(train_labels, train_per_class, [seed, 0], 10,
+                                      FILES['train'][0]),
+            holdout.per_class_holdout(extra_labels, extra_per_class, [seed, 1], 10,
+                                      FILES['extra'][0]))
 
 
 def _records(parts, fix, stats=None):
@@ -94,7 +95,7 @@ def _records(parts, fix, stats=None):
             if stats is not None:
                 stats.update(picked)
             for img, label in zip(picked, labels[first:first + len(chunk)][keep]):
-                yield label, common.encode_png(img)
+                yield label, png.encode(img)
             first += len(chunk)
 
 
@@ -110,8 +111,8 @@ def main(argv=None):
     p.add_argument('--force', action='store_true', help='repack even if complete')
     args = p.parse_args(argv)
     fix = fix_command(args.out, args.src)
-    if not args.force and common.complete(args.out, NAMES, fix, extra_files=[
-            common.mean_std_path(args.out, 'svhn')]):
+    if not args.force and records.complete(args.out, NAMES, fix, extra_files=[
+            meanstd.json_path(args.out, 'svhn')]):
         return 'svhn: %s already complete and verified, nothing to do' % args.out
 
     files = {}
@@ -122,36 +123,36 @@ def main(argv=None):
                 '(downloads it)' % (URL % name, args.src, args.out)
             check_layout(files[key], refetch)
             if args.md5 == 'official':
-                common.check_md5(files[key], md5, refetch + ' (--md5 none accepts other files)')
+                sources.check_md5(files[key], md5, refetch + ' (--md5 none accepts other files)')
         else:
-            files[key] = common.download(URL % name, os.path.join(args.out, name), md5, fix)
+            files[key] = sources.download(URL % name, os.path.join(args.out, name), md5, fix)
     # Every file checked before anything is written; then the split, from the labels alone.
     counts = {k: check_layout(f, fix) for k, f in files.items()}
     labels = {k: load_labels(f, fix) for k, f in files.items()}
     val_train, val_extra = paper_split(labels['train'], labels['extra'], args.seed,
                                        args.train_val_per_class, args.extra_val_per_class)
-    common.forget_mean_std(args.out, 'svhn')
+    meanstd.forget(args.out, 'svhn')
     meta = {'seed': args.seed, 'train_val_per_class': args.train_val_per_class,
             'extra_val_per_class': args.extra_val_per_class}
     n_train = int((~val_train).sum() + (~val_extra).sum())
     n_val = int(val_train.sum() + val_extra.sum())
-    stats = common.ChannelStats()
+    stats = meanstd.ChannelStats()
     # The statistics are gathered while the training set is encoded (one pass over the data),
     # so the JSON comes after the records; a re-run repacks everything if it is missing.
-    common.write_records(args.out, 'svhn_train', _records(
+    records.write_records(args.out, 'svhn_train', _records(
         [(files['train'], labels['train'], ~val_train),
          (files['extra'], labels['extra'], ~val_extra)], fix, stats),
         total=n_train, fix=fix, meta=meta)
-    common.write_records(args.out, 'svhn_val', _records(
+    records.write_records(args.out, 'svhn_val', _records(
         [(files['train'], labels['train'], val_train),
          (files['extra'], labels['extra'], val_extra)], fix), total=n_val, fix=fix, meta=meta)
-    common.write_records(args.out, 'svhn_test', _records(
+    records.write_records(args.out, 'svhn_test', _records(
         [(files['test'], labels['test'], np.ones(counts['test'], bool))], fix),
         total=counts['test'], fix=fix, meta=meta)
-    common.write_mean_std(args.out, 'svhn', stats, 'svhn_train')
+    meanstd.write(args.out, 'svhn', stats, 'svhn_train')
     return 'svhn: wrote %d train + %d val + %d test images to %s' % (
         n_train, n_val, counts['test'], os.path.abspath(args.out))
 
 
 if __name__ == '__main__':
-    common.run_cli(main)
+    packcli.run_cli(main)

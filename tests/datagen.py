@@ -170,12 +170,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _no_network(monkeypatch):
-    from dmrnet.data import common
+    from dmrnet.data import sources
     monkeypatch.setenv('DMRNET_NO_DOWNLOAD', '1')
 
     def fail(*a, **k):
         raise AssertionError('a test tried to download %r' % (a,))
-    monkeypatch.setattr(common, 'download', fail)
+    monkeypatch.setattr(sources, 'download', fail)
 
 
 def run_script(*argv):

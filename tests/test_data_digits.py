@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from dmrnet.data import common, digits
+from dmrnet.data import digits, records
 
 import datagen
 
@@ -32,5 +32,5 @@ def test_cli_pack_lossless(tmp_path):
         got_labels, got = datagen.read_pack(out, name)
         np.testing.assert_array_equal(got_labels, labels[mask])
         np.testing.assert_array_equal(np.stack(got), images[mask])
-        common.verify_records(out, name, deep=True)
+        records.verify_records(out, name, deep=True)
     assert 'nothing to do' in digits.main(['--out', out])

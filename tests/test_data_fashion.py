@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import dmrnet.data as data
-from dmrnet.data import common, fashion
+from dmrnet.data import fashion, meanstd, packcli, records
+from dmrnet.data.errors import DataError
 
 import datagen
 
@@ -40,7 +41,7 @@ def grey(images):
     return x[..., 0]
 
 
-def records(out, name):
+def pairs(out, name):
     """{(label, image bytes)} of a packed split, for comparing splits as sets."""
     labels, images = datagen.read_pack(out, name)
     return [(int(y), x.tobytes()) for y, x in zip(labels, grey(images))]
@@ -57,16 +58,16 @@ def test_pack_lossless_grey_png_and_mean_std(src):
         labels, images = datagen.read_pack(out, name)
         np.testing.assert_array_equal(labels, truth[split][1])
         np.testing.assert_array_equal(grey(images), truth[split][0])
-        common.verify_records(out, name, deep=True)
+        records.verify_records(out, name, deep=True)
     # Stored as single-channel PNG (smaller than three equal channels; decoded as three).
     import cv2
     import mxnet as mx
-    rec, idx, _ = common.paths(out, 'fashion_train')
+    rec, idx, _ = records.paths(out, 'fashion_train')
     r = mx.recordio.MXIndexedRecordIO(idx, rec, 'r')
-    _, png = mx.recordio.unpack(r.read_idx(0))
+    _, encoded = mx.recordio.unpack(r.read_idx(0))
     r.close()
-    assert cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED).shape == (28, 28)
-    with open(common.mean_std_path(out, 'fashion')) as f:
+    assert cv2.imdecode(np.frombuffer(encoded, np.uint8), cv2.IMREAD_UNCHANGED).shape == (28, 28)
+    with open(meanstd.json_path(out, 'fashion')) as f:
         stats = json.load(f)
     x = truth['train'][0].astype(np.float64)
     np.testing.assert_allclose(stats['mean'], [x.mean()] * 3, atol=1e-3)
@@ -76,7 +77,7 @@ def test_pack_lossless_grey_png_and_mean_std(src):
 def test_validation_split_stratified_disjoint_and_complete(src):
     folder, truth, out = src
     pack(folder, out)
-    val, sub, train = (records(out, n) for n in ('fashion_val', 'fashion_trainsub',
+    val, sub, train = (pairs(out, n) for n in ('fashion_val', 'fashion_trainsub',
                                                  'fashion_train'))
     assert np.bincount([y for y, _ in val], minlength=10).tolist() == [2] * 10
     assert len(sub) == 40 and not set(val) & set(sub)
@@ -121,8 +122,8 @@ def test_decompressed_files_pack_the_same(src, tmp_path):
     pack(folder, out)
     pack(plain, str(tmp_path / 'out2'))
     for name in fashion.NAMES:
-        assert common.verify_records(out, name)['payload_sha1'] == \
-            common.verify_records(str(tmp_path / 'out2'), name)['payload_sha1']
+        assert records.verify_records(out, name)['payload_sha1'] == \
+            records.verify_records(str(tmp_path / 'out2'), name)['payload_sha1']
 
 
 # ---------------------------------------------------------------------------------------------
@@ -201,7 +202,7 @@ def test_bad_input_one_line_status_2_nothing_written(src, capsys, damage, says):
     folder, truth, out = src
     damage(folder, truth)
     with pytest.raises(SystemExit) as e:
-        common.run_cli(fashion.main, ['--out', out, '--src', folder] + SMALL)
+        packcli.run_cli(fashion.main, ['--out', out, '--src', folder] + SMALL)
     assert e.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith('error: '), err
@@ -215,7 +216,7 @@ def test_bad_input_leaves_a_previous_pack_intact(src):
     pack(folder, out)
     before = {f: open(os.path.join(out, f), 'rb').read() for f in datagen.pack_files(out)}
     md5_mismatch(folder, truth)
-    with pytest.raises(common.DataError) as e:
+    with pytest.raises(DataError) as e:
         pack(folder, out, '--force')
     assert 'md5' in str(e.value)
     assert before == {f: open(os.path.join(out, f), 'rb').read()

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 import dmrnet.data as data
-from dmrnet.data import common, imagenet
+from dmrnet.data import imagenet
+from dmrnet.data.errors import DataError, DatasetMissingError
 
 import datagen
 
@@ -61,24 +62,24 @@ def test_val_layouts(tmp_path, fmt):
 def test_bad_layouts(tmp_path):
     src, out = str(tmp_path / 'ilsvrc'), str(tmp_path / 'out')
     args = ['--src', src, '--out', out, '--workers', '1']
-    with pytest.raises(common.DatasetMissingError):
+    with pytest.raises(DatasetMissingError):
         imagenet.main(args)
     os.makedirs(os.path.join(src, 'train'))
-    with pytest.raises(common.DataError) as e:
+    with pytest.raises(DataError) as e:
         imagenet.main(args)
     assert 'train/<wnid>' in str(e.value)
     os.makedirs(os.path.join(src, 'train', WNIDS[0]))
-    with pytest.raises(common.DataError) as e:
+    with pytest.raises(DataError) as e:
         imagenet.main(args)
     assert 'empty class folder' in str(e.value) and WNIDS[0] in str(e.value)
     datagen.make_imagenet(src, WNIDS[:1], per_class=1, val_per_class=1)
     os.remove(os.path.join(src, 'val.txt'))
-    with pytest.raises(common.DataError) as e:
+    with pytest.raises(DataError) as e:
         imagenet.main(args)
     assert 'label file' in str(e.value)
     with open(os.path.join(src, 'val.txt'), 'w') as f:
         f.write('ILSVRC2012_val_00000001.JPEG n99999999\n')
-    with pytest.raises(common.DataError) as e:
+    with pytest.raises(DataError) as e:
         imagenet.main(args)
     assert 'n99999999' in str(e.value)
     # An undecodable image: one clear error naming it, and no pack left behind.
@@ -87,7 +88,7 @@ def test_bad_layouts(tmp_path):
     bad = os.path.join(src, 'train', WNIDS[0], 'broken.JPEG')
     with open(bad, 'wb') as f:
         f.write(b'\xff\xd8 not really a jpeg')
-    with pytest.raises(common.DataError) as e:
+    with pytest.raises(DataError) as e:
         imagenet.main(args)
     assert bad in str(e.value)
     assert [f for f in datagen.pack_files(out) if 'imagenet_train' in f] == []

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 import dmrnet.data as data
-from dmrnet.data import common, digits
+from dmrnet.data import digits, meanstd, records
+from dmrnet.data.errors import DataError
 
 import datagen
 
@@ -64,7 +65,7 @@ def test_dataset_info_contract():
 
 def test_digits_mean_std_matches_packed_json(digits_dir):
     import json
-    with open(common.mean_std_path(digits_dir, 'digits')) as f:
+    with open(meanstd.json_path(digits_dir, 'digits')) as f:
         stats = json.load(f)
     info = data.dataset_info('digits')
     np.testing.assert_allclose(stats['mean'], info['mean'], atol=1e-3)
@@ -213,13 +214,13 @@ def test_labels_outside_the_classes_are_found_before_training(tmp_path, label):
     them, for the dataset's own packs (manifest and all) and for packs given by path."""
     import cv2
     image = cv2.imencode('.png', np.zeros((8, 8, 3), np.uint8))[1].tobytes()
-    records = [(i % 10, image) for i in range(5)] + [(label, image)] + [(1, image)]
-    common.write_records(str(tmp_path), 'digits_test', records)
-    rec, idx, _ = common.paths(str(tmp_path), 'digits_test')
-    with pytest.raises(common.DataError, match=r'1 record\(s\) labelled outside the 10 classes '
+    written = [(i % 10, image) for i in range(5)] + [(label, image)] + [(1, image)]
+    records.write_records(str(tmp_path), 'digits_test', written)
+    rec, idx, _ = records.paths(str(tmp_path), 'digits_test')
+    with pytest.raises(DataError, match=r'1 record\(s\) labelled outside the 10 classes '
                                                r'0-9, the first labelled %g \(index entry 5\)'
                                                % label):
         data.external_pack(rec, idx, classes=10)
-    with pytest.raises(common.DataError, match='labelled outside the 10 classes'):
+    with pytest.raises(DataError, match='labelled outside the 10 classes'):
         data.get_val_iter('digits', str(tmp_path), 7)
     assert data.external_pack(rec, idx) == (rec, idx)     # without classes: headers only

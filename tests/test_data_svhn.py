@@ -4,7 +4,8 @@ import os
 import numpy as np
 import pytest
 
-from dmrnet.data import common, svhn
+from dmrnet.data import meanstd, records, svhn
+from dmrnet.data.errors import DataError, DatasetMissingError
 
 import datagen
 
@@ -41,7 +42,7 @@ def test_split_parametrised_and_deterministic():
     np.testing.assert_array_equal(a[0], b[0])
     np.testing.assert_array_equal(a[1], b[1])
     assert not np.array_equal(a[0], c[0])
-    with pytest.raises(common.DataError) as e:   # a class too small for the split
+    with pytest.raises(DataError) as e:   # a class too small for the split
         svhn.paper_split(labels, labels, train_per_class=11)
     assert 'train_32x32.mat' in str(e.value) and 'class 0' in str(e.value)
 
@@ -67,7 +68,7 @@ def test_pack_counts_labels_lossless(src, tmp_path):
     assert seen['svhn_train'].count('train') == 40 and seen['svhn_train'].count('extra') == 30
     np.testing.assert_array_equal(datagen.read_pack(out, 'svhn_test')[0], truth['test'][1])
     assert 0 in datagen.read_pack(out, 'svhn_test')[0]
-    assert os.path.exists(common.mean_std_path(out, 'svhn'))
+    assert os.path.exists(meanstd.json_path(out, 'svhn'))
     assert 'nothing to do' in svhn.main(['--out', out, '--src', folder] + SMALL)
 
 
@@ -77,7 +78,7 @@ def test_same_seed_same_split(src, tmp_path):
     for run, seed in (('a', 0), ('b', 0), ('c', 1)):
         out = str(tmp_path / run)
         svhn.main(['--out', out, '--src', folder, '--seed', str(seed)] + SMALL)
-        sha[run] = common.verify_records(out, 'svhn_val')['payload_sha1']
+        sha[run] = records.verify_records(out, 'svhn_val')['payload_sha1']
     assert sha['a'] == sha['b'] != sha['c']
 
 
@@ -89,21 +90,21 @@ def test_missing_truncated_wrong_mat(src, tmp_path):
         blob = f.read()
     with open(extra, 'wb') as f:
         f.write(blob[:len(blob) // 3])
-    with pytest.raises(common.DataError) as e:
+    with pytest.raises(DataError) as e:
         svhn.main(['--out', out, '--src', folder] + SMALL)
     assert extra in str(e.value)
     os.remove(extra)
-    with pytest.raises(common.DatasetMissingError) as e:
+    with pytest.raises(DatasetMissingError) as e:
         svhn.main(['--out', out, '--src', folder] + SMALL)
     assert extra in str(e.value) and 'python data/svhn.py' in str(e.value)
     import scipy.io
     scipy.io.savemat(extra, {'X': np.zeros((28, 28, 1, 5), np.uint8),
                              'y': np.ones((5, 1), np.uint8)})
-    with pytest.raises(common.DataError) as e:
+    with pytest.raises(DataError) as e:
         svhn.main(['--out', out, '--src', folder] + SMALL)
     assert '32x32x3xN' in str(e.value)
     # Official md5s are checked unless --md5 none.
-    with pytest.raises(common.DataError) as e:
+    with pytest.raises(DataError) as e:
         svhn.main(['--out', out, '--src', folder])
     assert 'e26dedcc434d2e4c54c9b2d4a06d8373' in str(e.value)
     assert datagen.pack_files(out) == []

@@ -1,7 +1,7 @@
 """Where the default folders of a run live: data/<dataset> (the packs) and runs/<run> (the run
 folders), when neither --data-dir nor --save-dir says.
 
-The rule, in one place (data/iterators.py and train/config.py both ask it):
+The rule, in one place (data/registry.py and train/config.py both ask it):
   1. the current folder, when it holds a data/ or runs/ folder (a checkout does: data/ holds the
      packers), so that working from a checkout or a project folder of one's own keeps
      everything there, as the Makefile does;

@@ -17,7 +17,7 @@ import shutil
 import tempfile
 import time
 
-from dmrnet.data import common, get_train_iter   # first: sets OMP threads before mxnet loads
+from dmrnet.data import get_train_iter, png, records  # first: OMP threads before mxnet loads
 import mxnet as mx
 import numpy as np
 
@@ -28,9 +28,8 @@ def make_cifar_pack(out, images, seed=0):
     """`images` random 32x32 RGB images with CIFAR-10 labels as cifar10_train."""
     rng = np.random.RandomState(seed)
     x = rng.randint(0, 256, size=(images, 32, 32, 3)).astype(np.uint8)
-    common.write_records(out, 'cifar10_train',
-                         ((i % 10, common.encode_png(im)) for i, im in enumerate(x)),
-                         total=images)
+    records.write_records(out, 'cifar10_train',
+                          ((i % 10, png.encode(im)) for i, im in enumerate(x)), total=images)
 
 
 def bench_iterator(data_dir, batch_size, batches, threads, warmup=5):
