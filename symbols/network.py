@@ -9,7 +9,7 @@ IdentityStreamsBlocks. Multi-stream networks start with the stem's output as eve
 import numpy as np
 from mxnet.gluon import HybridBlock, nn
 
-from .deploy import DeployableExport
+from .deploy.mixin import DeployableExport
 from .blocks import IdentityStreamsBlock, InceptionLikeBlock, MergeAndRunBlock, ResidualBlock
 from .layers import classifier, conv_bn
 

@@ -5,6 +5,8 @@ import json
 import logging
 import os
 import shutil
+import subprocess
+import sys
 
 import mxnet as mx
 import numpy as np
@@ -15,6 +17,8 @@ from dmrnet.symbols import get_model
 from dmrnet.symbols.deploy import export_model, import_model, input_shape_for
 from dmrnet.tools import quantize as quantize_tool
 from dmrnet.train import evaluate as evaluate_tool
+
+from checkout import REPO  # noqa: E402
 
 # Trained as --rgb-mean 0,0,0 --rgb-std 255,255,255 would (the [0, 1] pixels of many
 # pipelines): far from digits' built-in 78/96, so feeding the built-in statistics shows.
@@ -182,22 +186,28 @@ def test_a_damaged_or_mismatched_export_is_one_line(tool, case, damaged, digits,
     assert not os.path.exists(str(prefix) + '-int8-symbol.json')
 
 
-def test_quantize_takes_epoch_data_set_and_normalisation_from_the_export(run, digits, tmp_path,
-                                                                       capfd):
+def test_quantize_takes_epoch_data_set_and_normalisation_from_the_export(run, digits, tmp_path):
     """No --epoch (it used to look for best-0000.params), no --dataset: the export's own; its
     recorded mean/std for calibration and test error (the fp32 error is the one training
-    measured); MXNet's 50-75 lines of graph-pass log stay out of the terminal."""
+    measured); MXNet's 50-75 lines of graph-pass log stay out of the terminal. Run as users run
+    it: MXNet reads MXNET_SUBGRAPH_VERBOSE once per process, at its first bound graph."""
     folder, summary = run
-    capfd.readouterr()
-    result = quantize_tool.main(['--prefix', str(folder / 'best'), '--data-dir', digits,
-                                 '--num-calib', '64', '--out', str(tmp_path / 'q'), '--json'])
-    out, err = capfd.readouterr()
+    # a user's environment: the training and quantizing before set these in this process
+    env = {k: v for k, v in os.environ.items()
+           if k not in ('MXNET_ENGINE_TYPE', 'MXNET_SUBGRAPH_VERBOSE')}
+    done = subprocess.run([sys.executable, 'tools/quantize.py', '--prefix', str(folder / 'best'),
+                           '--data-dir', digits, '--num-calib', '64', '--out',
+                           str(tmp_path / 'q'), '--json'], cwd=REPO, env=env,
+                          capture_output=True, text=True)
+    out, err = done.stdout, done.stderr
+    assert done.returncode == 0, err
+    result = json.loads(out.strip().splitlines()[-1])
     assert result['epoch'] == summary['best_epoch'] and result['dataset'] == 'digits'
     assert result['fp32_test_error'] == pytest.approx(summary['best_test_error'], abs=1e-3)
     assert abs(result['int8_minus_fp32']) <= 2.0
     assert 'quantize_graph_pass' not in err and 'Subgraph backend' not in err, err
     assert len(err.strip().splitlines()) == 0, err
-    assert json.loads(out.strip().splitlines()[-1])['out'] == str(tmp_path / 'q')
+    assert result['out'] == str(tmp_path / 'q')
 
 
 def test_quantize_reads_the_data_set_from_the_meta(damaged, tmp_path, capsys):

@@ -81,7 +81,7 @@ KILLED = textwrap.dedent('''
         if dst.endswith('.params'):       # killed after the symbol, before the params
             os._exit(9)
         real(src, dst)
-    deploy.os.replace = replace
+    os.replace = replace
     deploy.export_model(net, sys.argv[1], input_shape=(1, 3, 28, 28), metadata={'model': 'x'})
 ''')
 

@@ -21,10 +21,10 @@ import logging
 import sys
 
 from dmrnet.symbols import get_model, preset  # noqa: F401  (importing dmrnet sets threads first)
-from dmrnet.symbols.deploy import (export_bfloat16, export_model, export_onnx,
-                                   input_description, input_shape_for)
+from dmrnet.symbols.deploy import (export_bfloat16, export_meta, export_model, export_onnx,
+                                   input_shape_for)
 from dmrnet.train import rundir
-from dmrnet.train.build import mxnet_reason
+from dmrnet.train.errors import mxnet_reason
 from dmrnet.train.precision import no_bfloat16_reason
 import mxnet as mx  # noqa: E402  (after dmrnet: threads first)
 
@@ -153,10 +153,8 @@ def main(argv=None):
         logging.info('wrote %s and %s', sym, params)
         if args.bfloat16:
             files = export_bfloat16(args.prefix, args.prefix + '-bf16', args.epoch, shape,
-                                    metadata=dict(meta, input_shape=list(shape),
-                                                  epoch=args.epoch, compute='bfloat16',
-                                                  input=input_description(shape, mean, std,
-                                                                          args.raw_input)))
+                                    metadata=export_meta(meta, shape, args.epoch, mean, std,
+                                                         args.raw_input, compute='bfloat16'))
             logging.info('wrote %s and %s', *files)
         if args.onnx:
             logging.info('wrote %s', export_onnx(args.prefix, args.epoch, shape))

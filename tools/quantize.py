@@ -13,8 +13,8 @@ the same path as MXNet's `quantize_net`, which Gluon users call), writes
 model and of the INT8 model on the test set side by side. The epoch, the data set, the input
 size and the normalisation (raw pixels for a model that normalises in its graph) are the
 export's own (`PREFIX-meta.json`); --epoch and --dataset choose others. A damaged or
-mismatched input is one line naming the file, exit status 2; MXNet's graph-pass log goes to
-the debug log.
+mismatched input is one line naming the file, exit status 2; MXNet's graph-pass log stays
+off.
 
 CPU only: MXNet 1.9's quantized operators are oneDNN (MKLDNN) kernels. The calibration images go
 through the evaluation transform (no augmentation). On CPUs with AMX, oneDNN may use it here
@@ -22,12 +22,10 @@ through the evaluation transform (no augmentation). On CPUs with AMX, oneDNN may
 value keeps it off.
 """
 import argparse
-import contextlib
 import json
 import logging
 import os
 import sys
-import tempfile
 import time
 
 import dmrnet.utils  # noqa: F401  (threads before mxnet is imported)
@@ -35,11 +33,11 @@ import mxnet as mx
 import numpy as np
 
 from dmrnet.data import DataError, dataset_names
-from dmrnet.train.build import mxnet_reason
+from dmrnet.train.errors import mxnet_reason
 from dmrnet.utils.amx import enable_amx_for_inference
-from dmrnet.symbols.deploy import (DEFAULT_CALIB_MODE, DEFAULT_NUM_CALIB, fp32_block,
-                                   load_checkpoint, optimize_exported, quantize,
+from dmrnet.symbols.deploy import (fp32_block, load_checkpoint, optimize_exported,
                                    save_symbol_model, to_block)
+from dmrnet.symbols.deploy.int8 import DEFAULT_CALIB_MODE, DEFAULT_NUM_CALIB, quantize
 
 log = logging.getLogger('dmrnet.quantize')
 
@@ -110,26 +108,6 @@ def test_error(block, data_dir, dataset='digits', batch_size=64, stats=None):
     return 100.0 * wrong / max(images, 1), images
 
 
-@contextlib.contextmanager
-def native_log_to_debug():
-    """MXNet's C++ log (stderr, file descriptor 2) into this program's debug log while the
-    graph passes run: quantize_model_mkldnn switches MXNET_QUANTIZATION_VERBOSE on whenever it
-    is given a logger, which no setting of ours can undo, and its 50-75 lines per model say
-    nothing a user acts on. An error still reaches the user through the exception."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as kept:
-        os.dup2(kept.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            kept.seek(0)
-            for line in kept.read().decode('utf-8', 'replace').splitlines():
-                log.debug('mxnet: %s', line)
-
-
 def quantize_export(args):
     """Quantize the export args.prefix as the flags say; the result dict."""
     from dmrnet.train.evaluate import export_feed, open_export
@@ -144,9 +122,8 @@ def quantize_export(args):
     tic = time.time()
     # merge scales folded into the weights, ops renamed for oneDNN fusion: same function
     qsym_in, qarg_in, folded = optimize_exported(sym, arg_params)
-    with native_log_to_debug():
-        qsym, qargs, qaux = quantize(qsym_in, qarg_in, aux_params, calib, args.calib_mode,
-                                     args.num_calib)
+    qsym, qargs, qaux = quantize(qsym_in, qarg_in, aux_params, calib, args.calib_mode,
+                                 args.num_calib)
     out = args.out or '%s-int8' % args.prefix
     files = save_symbol_model(out, qsym, qargs, qaux)
     result = dict(prefix=args.prefix, epoch=epoch, out=out, files=list(files),
