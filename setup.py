@@ -32,7 +32,8 @@ setup(
     python_requires='>=3.8,<3.12',
     packages=PACKAGES,
     package_dir={'dmrnet.' + p: p for p in SUBPACKAGES},
-    package_data={'dmrnet.tools.experiments': ['*.json']},
+    # an installed report and parameter table read the paper's numbers (paper/numbers.json)
+    package_data={'dmrnet.paper': ['*.json']},
     # mxnet itself is an extra: CPU and GPU builds are different distributions that must not
     # be installed together.
     install_requires=[

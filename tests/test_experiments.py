@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 
 from dmrnet import paper
-from dmrnet.tools.experiments import report as ex_report
+from dmrnet.tools.experiments import collect, commands, definitions, scheduler
 from dmrnet.tools.experiments import runner as ex
+from dmrnet.tools.experiments.layout import EXPERIMENTS
+from dmrnet.tools.experiments.results import load_results
 from dmrnet.utils import runtime
 from runs import processes_gone
 
@@ -25,39 +27,39 @@ from checkout import REPO  # noqa: E402
 
 def test_run_counts():
     for ds in ('cifar10', 'cifar100', 'svhn'):
-        runs = ex.build_runs('table2', [ds])
+        runs = definitions.build_runs('table2', [ds])
         assert len(runs) == 3 * 8 * 5
         assert {r['family'] for r in runs} == {'resnet', 'dilnet', 'dmrnet'}
         assert sorted({r['L'] for r in runs}) == list(paper.TABLE2_L)
         assert len({r['name'] for r in runs}) == len(runs)
-    assert len(ex.build_runs('table2')) == 3 * 3 * 8 * 5
-    assert len(ex.build_runs('table3')) == 3 * 5
-    assert len(ex.build_runs('table5')) == 2 * 8
-    assert len(ex.build_runs('figure6')) == 2 * len(paper.FIGURE6_L)
-    assert len(ex.build_runs('imagenet-compare')) == 2
-    dc = ex.build_runs('digits-compare')
+    assert len(definitions.build_runs('table2')) == 3 * 3 * 8 * 5
+    assert len(definitions.build_runs('table3')) == 3 * 5
+    assert len(definitions.build_runs('table5')) == 2 * 8
+    assert len(definitions.build_runs('figure6')) == 2 * len(paper.FIGURE6_L)
+    assert len(definitions.build_runs('imagenet-compare')) == 2
+    dc = definitions.build_runs('digits-compare')
     assert len(dc) == 3 * 5 and {r['model'] for r in dc} == {'resnet26', 'dilnet14', 'dmrnet14'}
-    assert len(ex.build_runs('table2', ['cifar10'], seeds=2)) == 48
+    assert len(definitions.build_runs('table2', ['cifar10'], seeds=2)) == 48
 
 
 def test_models_exist_and_commands():
     from dmrnet.symbols import get_model_list
     presets = set(get_model_list())
-    for exp in ex.EXPERIMENTS:
-        for r in ex.build_runs(exp):
+    for exp in EXPERIMENTS:
+        for r in definitions.build_runs(exp):
             assert r['model'] in presets or r['model_args'], r['name']
-    r = ex.build_runs('figure6', scale=0.01)[0]
-    cmd = ex.command(r, python='py', gpu='1', data_dir='/d')
+    r = definitions.build_runs('figure6', scale=0.01)[0]
+    cmd = commands.command(r, python='py', gpu='1', data_dir='/d')
     assert cmd[:3] == ['py', os.path.join(REPO, 'train/cifar.py'), '--model']
     for opt in ('--L', '--blocks', '--epochs', '--max-batches', '--save-dir', '--seed',
                 '--gpus', '--data-dir', '--dataset'):
         assert opt in cmd
     assert cmd[cmd.index('--epochs') + 1] == '4'          # 400 * 0.01
     assert cmd[cmd.index('--max-batches') + 1] == '8'     # ceil(782 * 0.01)
-    r2 = ex.build_runs('table2', ['cifar100'])[0]
-    cmd = ex.command(r2, data_root='/data')
+    r2 = definitions.build_runs('table2', ['cifar100'])[0]
+    cmd = commands.command(r2, data_root='/data')
     assert cmd[cmd.index('--data-dir') + 1] == '/data/cifar100'
-    full = ex.command(ex.build_runs('table2', ['svhn'])[0])
+    full = commands.command(definitions.build_runs('table2', ['svhn'])[0])
     assert '--max-batches' not in full and full[full.index('--epochs') + 1] == '40'
 
 
@@ -112,7 +114,7 @@ def test_gpu_slots_and_dry_run(tmp_path, capsys, monkeypatch):
     assert ex.main(['table5', '--dataset', 'digits', '--runs-dir', str(tmp_path),
                     '--dry-run']) == 0
     assert '8 runs (8 finished)' in capsys.readouterr().out
-    assert ex.group_gpus(['0', '1', '2', '3'], 2) == ['0,1', '2,3']
+    assert scheduler.group_gpus(['0', '1', '2', '3'], 2) == ['0,1', '2,3']
     assert ex.main(['imagenet-compare', '--runs-dir', str(tmp_path), '--gpus', '0,1,2,3',
                     '--gpus-per-run', '2', '--dry-run']) == 0
     out = capsys.readouterr().out
@@ -150,9 +152,9 @@ def test_cpu_jobs_run_together_and_share_the_cores(tmp_path, monkeypatch, capsys
     assert again['omp'] == '4' and again['start'] > third['end']
     # the OMP_NUM_THREADS the user set is each run's
     monkeypatch.setattr(runtime, 'USER_OMP_THREADS', '3')
-    assert ex.cpu_threads(2) == 3
+    assert scheduler.cpu_threads(2) == 3
     monkeypatch.setattr(runtime, 'USER_OMP_THREADS', None)
-    assert ex.cpu_threads(8) == 1 and ex.cpu_threads(1) == 4
+    assert scheduler.cpu_threads(8) == 1 and scheduler.cpu_threads(1) == 4
     for bad, message in ((['--jobs', '0'], '--jobs must be >= 1'),
                          (['--jobs', '2', '--gpus', '0,1'], '--jobs is for CPU runs')):
         with pytest.raises(SystemExit):
@@ -161,27 +163,28 @@ def test_cpu_jobs_run_together_and_share_the_cores(tmp_path, monkeypatch, capsys
 
 
 def test_unfinished_run_with_checkpoint_is_resumed(tmp_path):
-    run = ex.build_runs('digits-compare', seeds=1, runs_dir=str(tmp_path))[0]
-    assert '--resume' not in ex.command(run)
+    run = definitions.build_runs('digits-compare', seeds=1, runs_dir=str(tmp_path))[0]
+    assert '--resume' not in commands.command(run)
     os.makedirs(run['run_dir'])
     (tmp_path / 'digits-compare' / run['name'] / 'last.json').write_text('{}')
-    cmd = ex.command(run)
-    assert cmd[cmd.index('--resume') + 1] == run['run_dir'] and ex.resumable(run)
+    cmd = commands.command(run)
+    assert cmd[cmd.index('--resume') + 1] == run['run_dir'] and collect.resumable(run)
     (tmp_path / 'digits-compare' / run['name'] / 'summary.json').write_text('{}')
-    assert '--resume' not in ex.command(run) and not ex.resumable(run)
+    assert '--resume' not in commands.command(run) and not collect.resumable(run)
 
 
 def test_presets_get_L_and_width_pinned():
     # train/digits.py defaults to L=6; a preset name alone would be rebuilt with that L
     for exp in ('digits-compare', 'table3'):
-        for r in ex.build_runs(exp, ['digits']):
-            cmd = ex.command(r)
+        for r in definitions.build_runs(exp, ['digits']):
+            cmd = commands.command(r)
             if r['L'] is not None:
                 assert cmd[cmd.index('--L') + 1] == str(r['L']), r['name']
             if r['width'] is not None:
                 assert cmd[cmd.index('--width') + 1] == str(r['width']), r['name']
-    wide = [r for r in ex.build_runs('table3', ['cifar10']) if r['model'] == 'dmrnet_wide32'][0]
-    cmd = ex.command(wide)
+    wide = [r for r in definitions.build_runs('table3', ['cifar10'])
+            if r['model'] == 'dmrnet_wide32'][0]
+    cmd = commands.command(wide)
     assert cmd[cmd.index('--L') + 1] == '30' and cmd[cmd.index('--width') + 1] == '4'
 
 
@@ -303,13 +306,13 @@ def test_digits_end_to_end_smoke(tmp_path):
 def test_default_gpus_per_run_gives_the_authors_batchnorm_batch():
     """CIFAR/SVHN (total batch 64) get 2 GPUs a run where the listed GPUs allow, so BatchNorm
     normalises over 32 images a device as the authors' did; ImageNet (256) gets 8."""
-    assert ex.authors_gpus_per_run(['cifar10', 'svhn'], 4) == 2
-    assert ex.authors_gpus_per_run(['cifar10'], 3) == 1     # 3 GPUs do not split into pairs
-    assert ex.authors_gpus_per_run(['cifar10'], 0) == 1     # CPU
-    assert ex.authors_gpus_per_run(['imagenet'], 8) == 8
-    assert ex.authors_gpus_per_run(['cifar10', 'imagenet'], 8) == 1
-    assert ex.batch_per_device({'gpus': '0,1', 'cpus': 1, 'batch_size': 64}) == 32
-    assert ex.batch_per_device({'gpus': '', 'cpus': 1, 'batch_size': 64}) == 64
+    assert scheduler.authors_gpus_per_run(['cifar10', 'svhn'], 4) == 2
+    assert scheduler.authors_gpus_per_run(['cifar10'], 3) == 1     # 3 GPUs do not split into pairs
+    assert scheduler.authors_gpus_per_run(['cifar10'], 0) == 1     # CPU
+    assert scheduler.authors_gpus_per_run(['imagenet'], 8) == 8
+    assert scheduler.authors_gpus_per_run(['cifar10', 'imagenet'], 8) == 1
+    assert collect.batch_per_device({'gpus': '0,1', 'cpus': 1, 'batch_size': 64}) == 32
+    assert collect.batch_per_device({'gpus': '', 'cpus': 1, 'batch_size': 64}) == 64
 
 
 def test_fashion_compare_end_to_end_smoke(tmp_path, monkeypatch):
@@ -369,7 +372,7 @@ def test_fashion_compare_end_to_end_smoke(tmp_path, monkeypatch):
 
 def test_published_results_name_their_runs_from_anywhere(tmp_path, monkeypatch):
     """publish.portable names runs kept beneath the results' parent relative to the published
-    file; report.load_results finds them from any working folder, while a runner's relative
+    file; results.load_results finds them from any working folder, while a runner's relative
     run_dir (relative to where it ran) keeps its meaning."""
     from dmrnet.tools.experiments import publish
     out = tmp_path / 'results' / 'fashion'
@@ -384,10 +387,10 @@ def test_published_results_name_their_runs_from_anywhere(tmp_path, monkeypatch):
     (out / 'results.jsonl').write_text(json.dumps(kept) + '\n')
     (tmp_path / 'scratch' / 'runs' / 'fashion-compare' / 'r-s0').mkdir(parents=True)
     monkeypatch.chdir(tmp_path / 'scratch')
-    got, = ex_report.load_results([str(out / 'results.jsonl')])
+    got, = load_results([str(out / 'results.jsonl')])
     assert got['run_dir'] == os.path.join('runs', 'fashion-compare', 'r-s0')  # cwd's wins
     monkeypatch.chdir(tmp_path)
-    got, = ex_report.load_results([str(out / 'results.jsonl')])
+    got, = load_results([str(out / 'results.jsonl')])
     assert got['run_dir'] == str(run)
 
 
@@ -403,7 +406,7 @@ def test_runner_results_find_their_runs_after_the_checkout_moved(tmp_path):
     kept = dict(gone, run_dir=str(tmp_path / 'there' / 'r-s1'))
     lost = dict(gone, run_dir='/gone/machine/runs/fashion-compare/r-s9')
     (exp / 'results.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in (gone, kept, lost)))
-    got = ex_report.load_results([str(exp / 'results.jsonl')])
+    got = load_results([str(exp / 'results.jsonl')])
     assert [r['run_dir'] for r in got] == [str(exp / 'r-s0'), kept['run_dir'], lost['run_dir']]
 
 

@@ -16,7 +16,7 @@ from dmrnet.symbols import get_model, registry
 from dmrnet.symbols.deploy import import_model
 from dmrnet import paper
 from dmrnet.tools.experiments.publish import WEIGHTS_LIMIT
-from dmrnet.tools.experiments.report import load_results
+from dmrnet.tools.experiments.results import load_results
 
 PUBLISHED = os.path.join(registry.WEIGHTS_ROOT, 'fashion')
 DATA = os.path.join(os.path.dirname(registry.WEIGHTS_ROOT), 'data', 'fashion')

@@ -11,8 +11,9 @@ import subprocess
 
 import pytest
 
-from dmrnet.tools.experiments import publish, reference, report
-from dmrnet.tools.experiments import runner
+from dmrnet.paper import reference
+from dmrnet.tools.experiments import (collect, definitions, figures, publish, report, results,
+                                      stats, tables)
 from dmrnet.utils.files import write_json
 
 from checkout import REPO  # noqa: E402
@@ -48,7 +49,7 @@ def make_run(run, finished=True, real_export=False):
     """A run folder of the runner (run.json) and the engine (log, summary, final export)."""
     run_dir = run['run_dir']
     os.makedirs(run_dir, exist_ok=True)
-    write_json(os.path.join(run_dir, runner.RUN_FILE), run)
+    write_json(os.path.join(run_dir, collect.RUN_FILE), run)
     final = ERRORS[run['L']][run['family']][run['seed']]
     with open(os.path.join(run_dir, 'log.jsonl'), 'w') as f:
         for epoch in range(1, EPOCHS + 1):
@@ -66,7 +67,7 @@ def make_run(run, finished=True, real_export=False):
 
 
 def runs_at(runs_dir, L, seeds=3):
-    return runner.build_runs('fashion-compare', seeds=seeds, runs_dir=str(runs_dir), L=L)
+    return definitions.build_runs('fashion-compare', seeds=seeds, runs_dir=str(runs_dir), L=L)
 
 
 def make_experiment(runs_dir, depths=(12, 24), real_exports=()):
@@ -75,7 +76,7 @@ def make_experiment(runs_dir, depths=(12, 24), real_exports=()):
     for L in depths:
         for run in runs_at(runs_dir, L):
             make_run(run, real_export=run['model'] in real_exports)
-    return runner.collect(os.path.join(str(runs_dir), 'fashion-compare'))
+    return collect.collect(os.path.join(str(runs_dir), 'fashion-compare'))
 
 
 def make_recipe_choice(runs_dir):
@@ -106,17 +107,17 @@ def test_table_has_a_row_and_welch_tests_per_depth(published):
     _, _, out = published
     text = (out / 'report.md').read_text()
     for L, errors in ERRORS.items():
-        cells = ' | '.join(report.fmt_ours(*report.stats(errors[family]))
+        cells = ' | '.join(tables.fmt_ours(*stats.mean_std(errors[family]))
                            for family in ('resnet', 'dilnet', 'dmrnet'))
         assert '| Fashion-MNIST | %d | %s |' % (L, cells) in text, text
         assert '%d ± 0 (3) |' % (1000 * L) in text       # parameters, per depth
         for a, b in (('resnet', 'dilnet'), ('resnet', 'dmrnet'), ('dilnet', 'dmrnet')):
-            diff, t, p = report.welch(errors[a], errors[b])
+            diff, t, p = stats.welch(errors[a], errors[b])
             assert '| %d | %s - %s | %+.3f | %.2f | %.3g |' % (
-                L, report.LABELS[a], report.LABELS[b], diff, t, p) in text
+                L, tables.LABELS[a], tables.LABELS[b], diff, t, p) in text
     assert text.index('| Fashion-MNIST | 12 |') < text.index('| Fashion-MNIST | 24 |')
     # one results file holds both depths, its runs named relative to it
-    records = report.load_results([str(out / 'results.jsonl')])
+    records = results.load_results([str(out / 'results.jsonl')])
     assert sorted({r['L'] for r in records}) == [12, 24] and len(records) == 18
     assert all(not os.path.isabs(json.loads(line)['run_dir'])
                for line in (out / 'results.jsonl').read_text().splitlines())
@@ -154,7 +155,7 @@ def test_curves_of_each_depth_are_drawn_from_its_runs(tmp_path, monkeypatch):
     monkeypatch.setattr(curves, 'plot_seeds', lambda groups, path, **kw: drawn.update(
         {os.path.basename(path): sorted(os.path.basename(d) for _, ds in groups for d in ds)}))
     records = make_experiment(tmp_path)
-    report.figure7(records, str(tmp_path / 'report'))
+    figures.figure7(records, str(tmp_path / 'report'))
     assert drawn['figure7_fashion.png'] == [
         'fashion-resnet26-s0', 'fashion-dilnet14-s0', 'fashion-dmrnet14-s0']
     assert drawn['figure7_fashion_L24.png'] == [
@@ -162,22 +163,22 @@ def test_curves_of_each_depth_are_drawn_from_its_runs(tmp_path, monkeypatch):
     assert drawn['figure7_fashion_L24_seeds.png'] == sorted(
         run['name'] for run in runs_at(tmp_path, 24))
     assert len(drawn['figure7_fashion_seeds.png']) == 9 and len(drawn) == 4
-    assert report.figure7_stem('cifar10', 54, [12, 54]) == 'figure7_cifar10'
-    assert report.figure7_stem('cifar10', 12, [12, 54]) == 'figure7_cifar10_L12'
+    assert figures.figure7_stem('cifar10', 54, [12, 54]) == 'figure7_cifar10'
+    assert figures.figure7_stem('cifar10', 12, [12, 54]) == 'figure7_cifar10_L12'
 
 
 def test_error_against_L_points_and_when_it_is_drawn(tmp_path):
     records = make_experiment(tmp_path)
-    points = report.error_by_L(records)
+    points = figures.error_by_L(records)
     L, mean, low, high, n = points['dilnet'][1]
     assert (L, low, high, n) == (24, 6.8, 7.2, 3) and mean == pytest.approx(6.9667, abs=1e-4)
     assert [p[0] for p in points['resnet']] == [12, 24]
     numbers = reference.paper_numbers()
     assert reference.table2_by_L(numbers)[24]['cifar10']['dmrnet'] == [5.47, 0.14]
-    written = report.error_vs_L_plots(records, numbers, str(tmp_path / 'a'))
+    written = figures.error_vs_L_plots(records, numbers, str(tmp_path / 'a'))
     assert [os.path.basename(p) for p in written] == ['error_vs_L_fashion.png']
     one_depth = [r for r in records if r['L'] == 12]
-    assert report.error_vs_L_plots(one_depth, numbers, str(tmp_path / 'b')) == []
+    assert figures.error_vs_L_plots(one_depth, numbers, str(tmp_path / 'b')) == []
     assert not (tmp_path / 'b').exists()
 
 
@@ -228,7 +229,7 @@ def test_partly_finished_reported_and_publish_refused(tmp_path, capsys):
     make_experiment(runs, depths=(12,))
     for run in runs_at(runs, 24)[:2]:    # seed-major: seed 0 of ResNet-50, then DILNet-26
         make_run(run, finished=run['family'] == 'resnet')
-    runner.collect(str(runs / 'fashion-compare'))
+    collect.collect(str(runs / 'fashion-compare'))
     assert report.main(['fashion', '--runs-dir', str(runs), '--out', str(tmp_path / 'rep')]) == 0
     text = capsys.readouterr().out
     assert '| Fashion-MNIST | 24 | 7.20 ± 0.00 (1) | - | - |' in text

@@ -1,54 +1,45 @@
-"""tools/experiments/report.py against a small hand-made results file
-(tests/data/results_small.jsonl): mean ± std (n), the paper's numbers and the differences,
-Markdown/CSV files and plots."""
+"""The report (tools/experiments/report.py, tables.py, comparable.py) against a small hand-made
+results file (tests/data/results_small.jsonl): mean ± std (n), the paper's numbers and the
+differences, Markdown/CSV files and plots."""
 import csv
 import json
 import os
 
 import pytest
 
-from dmrnet.tools.experiments import reference, report
+from dmrnet.paper import reference
+from dmrnet.tools.experiments import comparable, report, results, tables
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SMALL = os.path.join(HERE, 'data', 'results_small.jsonl')
 
 
-def test_stats_and_formatting():
-    mean, std, n = report.stats([5.0, 5.4])
-    assert (round(mean, 6), round(std, 4), n) == (5.2, 0.2828, 2)
-    assert report.fmt_ours(mean, std, n) == '5.20 \u00b1 0.28 (2)'
-    assert report.stats([4.9]) == (4.9, 0.0, 1)
-    assert report.stats([]) == (None, None, 0)
-    assert report.fmt_ours(None, None, 0) == '-'
-    assert report.fmt_paper(5.24, 0.23) == '5.24 \u00b1 0.23'
-    assert report.fmt_diff(5.2, 5.24) == '-0.04'
-
-
-def test_reference_found():
-    ref = reference.paper_numbers()
-    assert ref['table2_resnet_dilnet_dmrnet'][6]['L'] == 54
-    with pytest.raises(FileNotFoundError):
-        reference.paper_numbers('/nonexistent.json')
+def test_formatting():
+    assert tables.fmt_ours(5.2, 0.28284, 2) == '5.20 \u00b1 0.28 (2)'
+    assert tables.fmt_ours(None, None, 0) == '-'
+    assert tables.fmt_paper(5.24, 0.23) == '5.24 \u00b1 0.23'
+    assert tables.fmt_paper(3.94) == '3.94' and tables.fmt_paper(None) == '-'
+    assert tables.fmt_diff(5.2, 5.24) == '-0.04' and tables.fmt_diff(None, 5.24) == '-'
 
 
 def test_tables_from_small_file():
-    recs = report.load_results([SMALL])
+    recs = results.load_results([SMALL])
     ref = reference.paper_numbers()
-    t2 = report.table2(recs, ref)
+    t2 = tables.table2(recs, ref)
     md = t2.markdown()
     assert ('| CIFAR-10 | 54 | 5.20 \u00b1 0.28 (2) | 5.24 \u00b1 0.23 | -0.04 '
             '| - | 5.02 \u00b1 0.17 | - '
             '| 4.90 \u00b1 0.00 (1) | 4.96 \u00b1 0.06 | -0.06 |') in md
     assert len(t2.rows) == 3 * 8
-    t3 = report.table3(recs, ref).markdown()
+    t3 = tables.table3(recs, ref).markdown()
     assert '| dmrnet_wide32 (14.85M / 14.9M) | 4.00 \u00b1 0.00 (1) | 3.94 | +0.06 |' in t3
-    t4 = report.table4(recs, ref).markdown()
+    t4 = tables.table4(recs, ref).markdown()
     assert ('| ResNet-101 | 26.00 \u00b1 0.00 (1) | 26.41 | -0.41 '
             '| 8.00 \u00b1 0.00 (1) | 8.50 | -0.50 '
             '| 25.00 \u00b1 0.00 (1) | 25.75 | -0.75 |') in t4
-    t5 = report.table5(recs, ref).markdown()
+    t5 = tables.table5(recs, ref).markdown()
     assert '| w/o sharing | 48 | 4.70 \u00b1 0.00 (1) | 4.67 | +0.03 |' in t5
-    dg = report.comparison_table(recs, 'digits').markdown()
+    dg = tables.comparison_table(recs, 'digits').markdown()
     # test errors then final training losses, ours only (no paper numbers for digits)
     assert ('| digits | 12 | - | - | 2.50 \u00b1 0.00 (1) | - | - | 0.0500 \u00b1 0.0000 (1) |'
             in dg), dg
@@ -74,14 +65,14 @@ def test_cli_writes_markdown_csv_and_plots(tmp_path, capsys):
 
 
 def test_json_list_input_and_missing_field(tmp_path):
-    recs = report.load_results([SMALL])
+    recs = results.load_results([SMALL])
     p = tmp_path / 'r.json'
     p.write_text(json.dumps(recs))
-    assert report.load_results([str(p)]) == recs
+    assert results.load_results([str(p)]) == recs
     bad = tmp_path / 'bad.jsonl'
     bad.write_text('{"dataset": "cifar10", "family": "resnet"}\n')
     with pytest.raises(ValueError):
-        report.load_results([str(bad)])
+        results.load_results([str(bad)])
 
 
 def test_named_results_file_missing_or_broken(tmp_path, capsys):
@@ -110,7 +101,7 @@ def test_family_comparison_has_welch_tests_and_params():
     recs = [dict(dataset='fashion', family=family, L=12, width=1, test_error=e, seed=i,
                  final_train_loss=0.1, params=1000 + len(family))
             for family, values in errors.items() for i, e in enumerate(values)]
-    table = report.comparison_table(recs, 'fashion')
+    table = tables.comparison_table(recs, 'fashion')
     md = table.markdown()
     assert 'Fashion-MNIST: ResNet vs DILNet vs DMRNet at equal L' in md
     assert '1006 \u00b1 0 (3)' in md and '1006 \u00b1 0 (2)' in md
@@ -119,8 +110,8 @@ def test_family_comparison_has_welch_tests_and_params():
     # Welch: t = (2 - 5.5) / sqrt(1/3 + (5/3)/4)
     assert diff == pytest.approx(-3.5) and t == pytest.approx(-3.5 / (1 / 3 + 5 / 12) ** 0.5)
     assert 0.001 < p < 0.05
-    # DMRNet's runs have no spread but ResNet's do: still a test; with no spread on both, none.
-    assert ('resnet', 'dmrnet') in tests and report.welch([2.0, 2.0], [2.0, 2.0]) is None
+    # DMRNet's runs have no spread but ResNet's do: still a test
+    assert ('resnet', 'dmrnet') in tests
     assert '| 12 | ResNet - DILNet | -3.500 |' in md
 
 
@@ -130,7 +121,7 @@ def test_runs_with_another_batchnorm_batch_are_noted(tmp_path):
     recs = [dict(dataset='cifar10', family='dmrnet', L=54, width=1, test_error=5.0,
                  batch_per_device=b) for b in (32, 64, 64, None)]
     note = "BatchNorm batch deviates from the authors' 32 images per device in 2 run(s) with 64"
-    assert report.batchnorm_note(recs) == note and report.batchnorm_note(recs[:1]) == ''
+    assert comparable.batchnorm_note(recs) == note and comparable.batchnorm_note(recs[:1]) == ''
     table, = report.build(['table2'], recs, reference.paper_numbers(), str(tmp_path))
     assert note in table.markdown()
 
@@ -179,7 +170,7 @@ def test_comparison_at_two_depths(tmp_path, capsys):
     text = capsys.readouterr().out
     assert '| Fashion-MNIST | 12 | 7.60 \u00b1 0.14 (2) | 7.30 \u00b1 0.14 (2) |' in text
     assert '| Fashion-MNIST | 24 | 7.10 \u00b1 0.14 (2) | 6.95 \u00b1 0.21 (2) |' in text
-    table = report.comparison_table(report.load_results([str(path)]), 'fashion')
+    table = tables.comparison_table(results.load_results([str(path)]), 'fashion')
     tests = {(L, a, b): diff for L, a, b, diff, _, _ in table.tests}
     assert len(tests) == 6
     assert tests[(12, 'resnet', 'dmrnet')] == pytest.approx(0.4)

@@ -3,8 +3,12 @@ a runner's results file is the same on every checkout."""
 import os
 import shutil
 
+from dmrnet.paper.reference import paper_numbers
 from dmrnet.tools.experiments import report
 from dmrnet.tools.experiments import runner as ex
+from dmrnet.tools.experiments.collect import collect
+from dmrnet.tools.experiments.layout import REPOSITORY
+from dmrnet.tools.experiments.results import load_results
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FAKE = os.path.join(HERE, 'data', 'fake_train.py')
@@ -36,7 +40,7 @@ def test_the_report_covers_the_published_results(tmp_path, capsys):
     out = capsys.readouterr().out
     assert '| Fashion-MNIST | 12 | 7.61 \u00b1 0.13 (5) |' in out
     # and with RUNS where the published runs live, each run counts once
-    runs = os.path.join(report.REPOSITORY, 'results', 'fashion', 'runs')
+    runs = os.path.join(REPOSITORY, 'results', 'fashion', 'runs')
     assert report.main(['fashion', '--runs-dir', runs, '--out', str(tmp_path / 'r')]) == 0
     assert '| Fashion-MNIST | 12 | 7.61 \u00b1 0.13 (5) |' in capsys.readouterr().out
 
@@ -48,16 +52,15 @@ def test_a_results_file_is_the_same_on_every_checkout(tmp_path):
     assert str(tmp_path) not in results               # no machine's path in it
     moved = tmp_path / 'elsewhere' / 'runs'
     shutil.copytree(str(first), str(moved))
-    ex.collect(str(moved / 'digits-compare'))
+    collect(str(moved / 'digits-compare'))
     assert (moved / 'digits-compare' / 'results.jsonl').read_text() == results
-    records = report.load_results([str(moved / 'digits-compare' / 'results.jsonl')])
+    records = load_results([str(moved / 'digits-compare' / 'results.jsonl')])
     assert all(os.path.isdir(record['run_dir']) for record in records)
 
 
 def test_a_run_with_another_recipe_is_marked_in_its_table(tmp_path):
     """Results files combined by hand can mix recipes (the runner refuses to): the table says
     which run differs and how, instead of comparing it as an equal."""
-    from dmrnet.tools.experiments.reference import paper_numbers
     base = dict(lr=0.1, wd=5e-4, epochs=8, batch_size=128)
     records = [dict(experiment='fashion-compare', dataset='fashion', family=family, L=12,
                     seed=seed, test_error=7.0 + seed / 10, name='fashion-%s-s%d' % (family, seed),

@@ -15,7 +15,7 @@ from dmrnet.symbols.deploy import export_model, export_onnx, import_model, input
 from dmrnet.symbols.fuse import branch_to_fused, fused_to_branch
 from dmrnet.symbols.layers import BN_EPS, BN_MOMENTUM
 
-from dmrnet.tools.analysis.params import AUTHORS_OTHER, AUTHORS_TABLE2
+from dmrnet.paper import AUTHORS_OTHER, AUTHORS_TABLE2
 
 
 def close(a, b, rtol=1e-4):

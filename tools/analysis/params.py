@@ -15,26 +15,8 @@ import json
 import sys
 
 from dmrnet import paper
-from dmrnet.tools.experiments.reference import paper_numbers
-
-# Exact trainable-parameter counts of the authors' networks (10 classes), from their release.
-AUTHORS_TABLE2 = {  # L: counts in the order of dmrnet.paper.FAMILIES (ResNet, DILNet, DMRNet)
-    12: (369690, 346650, 349402), 18: (564122, 541082, 543834), 24: (758554, 735514, 738266),
-    30: (952986, 929946, 932698), 36: (1147418, 1124378, 1127130),
-    48: (1536282, 1513242, 1515994), 54: (1730714, 1707674, 1710426),
-    96: (3091738, 3068698, 3071450),
-}
-AUTHORS_OTHER = {'dmrnet_wide32': 14851402, 'dmrnet_wide50': 24151882,
-                 'resnet101_imagenet': 44549160, 'dmrnet44_imagenet': 43338024}
-
-
-def authors_counts():
-    """Preset name -> the authors' exact count."""
-    counts = dict(AUTHORS_OTHER)
-    for L, family_counts in AUTHORS_TABLE2.items():
-        for family, count in zip(paper.FAMILIES, family_counts):
-            counts[paper.table2_preset(family, L)] = count
-    return counts
+from dmrnet.paper.reference import paper_numbers
+from dmrnet.symbols import count_params, get_model, get_model_list, preset
 
 
 def paper_printed(reference=None):
@@ -59,9 +41,7 @@ def _millions(text):
 
 
 def build_table(pattern=None, reference=None):
-    # here, not at the top: the report imports AUTHORS_TABLE2 and must not build the model zoo
-    from dmrnet.symbols import count_params, get_model, get_model_list, preset
-    authors, printed = authors_counts(), paper_printed(reference)
+    authors, printed = paper.authors_counts(), paper_printed(reference)
     rows = []
     for name in get_model_list(pattern):
         ours = count_params(get_model(name))
@@ -98,7 +78,7 @@ def main(argv=None):
     parser.add_argument('--markdown', action='store_true', help='print a Markdown table')
     parser.add_argument('--json', action='store_true', help='print the rows as JSON')
     parser.add_argument('--reference', help="the paper's numbers (default: "
-                                            'tools/experiments/paper-numbers.json)')
+                                            "dmrnet.paper's numbers.json)")
     args = parser.parse_args(argv)
     rows = build_table(args.pattern, args.reference)
     if args.json:

@@ -3,8 +3,13 @@ RUNS/EXPERIMENT/results.jsonl one record per finished run. The runner writes the
 reads them."""
 import os
 
+from dmrnet.utils.places import default_path
+
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-RUNS_DIR = os.path.join(REPOSITORY, 'runs')
+# runs/ by the rule of every default folder (dmrnet.utils.places): the current folder when it is
+# a project folder, else the checkout. Absolute, because the runs' processes start in the
+# checkout.
+RUNS_DIR = os.path.abspath(default_path('runs'))
 RESULTS_FILE = 'results.jsonl'
 EXPERIMENTS = ('table2', 'table3', 'table5', 'figure6', 'imagenet-compare', 'digits-compare',
                'fashion-compare')

@@ -24,24 +24,31 @@ import shutil
 import sys
 
 from dmrnet import paper
-from dmrnet.tools.experiments import recipe, report
+from dmrnet.paper.reference import paper_numbers
+from dmrnet.tools.experiments import recipe
+from dmrnet.tools.experiments.figures import figure7
 from dmrnet.tools.experiments.layout import RESULTS_FILE, RUNS_DIR
-from dmrnet.tools.experiments.reference import paper_numbers
+from dmrnet.tools.experiments.report import build
+from dmrnet.tools.experiments.results import load_results
+from dmrnet.train import rundir
+from dmrnet.train.resume import RECIPE_FIELDS
+from dmrnet.train.schedule import steps_of
 from dmrnet.utils.files import write_json, write_text
 
 # Bytes a kept params file may take in the repository: a Table 2 network up to L = 24 (0.8M
 # parameters, about 3 MB in float32); deeper ones belong outside it.
 WEIGHTS_LIMIT = 4 << 20
-# The training arguments that make up a recipe (train/recipes.py), as summary.json records them.
-RECIPE_ARGS = ('epochs', 'batch_size', 'optimizer', 'lr', 'momentum', 'lr_schedule', 'lr_steps',
-               'lr_factor', 'wd', 'augmentation', 'max_batches')
 
 
 def final_export(record):
     """(metadata, params file) of a run's final export; ValueError for one too large to keep."""
-    with open(os.path.join(record['run_dir'], 'last-meta.json')) as f:
-        meta = json.load(f)
-    source = os.path.join(record['run_dir'], 'last-%04d.params' % meta['epoch'])
+    from dmrnet.symbols.deploy import export_file, meta_path, read_export_meta
+    last = rundir.export_prefix(record['run_dir'], rundir.LAST_EXPORT)
+    meta = read_export_meta(last)
+    if meta is None:
+        raise ValueError('%s is missing: the run has not exported its final model'
+                         % meta_path(last))
+    source = export_file(last, 'params', meta['epoch'])
     if os.path.getsize(source) > WEIGHTS_LIMIT:
         raise ValueError('%s is %d bytes, more than the %d a kept weight file may take'
                          % (source, os.path.getsize(source), WEIGHTS_LIMIT))
@@ -52,12 +59,14 @@ def keep_weights(record, weights_dir):
     """Copy the final export of a run as weights_dir/<model>-*-0000 (epoch 0: the name
     get_model(pretrained=...) and train/evaluate.py look for); returns the prefix."""
     run_dir, model = record['run_dir'], record['model']
+    from dmrnet.symbols.deploy import export_file, meta_path
     meta, source = final_export(record)
     prefix = os.path.join(weights_dir, model)
     os.makedirs(weights_dir, exist_ok=True)
-    shutil.copyfile(os.path.join(run_dir, 'last-symbol.json'), prefix + '-symbol.json')
-    shutil.copyfile(source, prefix + '-0000.params')
-    write_json(prefix + '-meta.json', dict(meta, trained_epochs=meta['epoch'], epoch=0,
+    shutil.copyfile(export_file(rundir.export_prefix(run_dir, rundir.LAST_EXPORT), 'symbol'),
+                    export_file(prefix, 'symbol'))
+    shutil.copyfile(source, export_file(prefix, 'params', 0))
+    write_json(meta_path(prefix), dict(meta, trained_epochs=meta['epoch'], epoch=0,
                                            run=record['name'], seed=record['seed'],
                                            test_error=record['test_error']))
     return prefix
@@ -66,7 +75,7 @@ def keep_weights(record, weights_dir):
 def portable(record, out):
     """The record with its run_dir relative to `out` when the run lies beneath out's parent
     (runs kept in the repository), so the published file names its runs on any checkout;
-    report.load_results resolves such paths against the file's folder."""
+    results.load_results resolves such paths against the file's folder."""
     run_dir = os.path.abspath(record['run_dir'])
     home = os.path.dirname(os.path.abspath(out))
     if os.path.commonpath([run_dir, home]) == home:
@@ -79,7 +88,7 @@ def publish(experiment, runs_dir, out, command=None, dataset=None, at_a_time=Non
     by side, for the wall-clock estimate in COMMAND.md. ValueError, before anything is written,
     for an unfinished experiment or runs that did not all train with one recipe."""
     results = os.path.join(runs_dir, experiment, RESULTS_FILE)
-    records = report.load_results([results], missing_ok=False)
+    records = load_results([results], missing_ok=False)
     if not records:
         raise ValueError('%s lists no finished run' % results)
     missing = unfinished(records, os.path.join(runs_dir, experiment))
@@ -94,9 +103,9 @@ def publish(experiment, runs_dir, out, command=None, dataset=None, at_a_time=Non
     os.makedirs(out, exist_ok=True)
     write_text(os.path.join(out, RESULTS_FILE), ''.join(
         json.dumps(portable(record, out), sort_keys=True) + '\n' for record in records))
-    table, = report.build([dataset], records, paper_numbers(), out)
+    table, = build([dataset], records, paper_numbers(), out)
     write_text(os.path.join(out, 'report.md'), table.markdown() + '\n' + recipe_text)
-    report.figure7(records, out, datasets=(dataset,))
+    figure7(records, out, datasets=(dataset,))
     for record in kept:
         keep_weights(record, os.path.join(out, 'weights'))
     write_text(os.path.join(out, 'COMMAND.md'), command_markdown(
@@ -118,7 +127,7 @@ def unfinished(records, experiment_dir):
     and not finished (a run.json without a summary.json beside it: running, interrupted or
     failed), and depths without every (family, seed) that the finished runs have at any depth
     (runs not started yet: the runner starts a depth's seeds in order)."""
-    from dmrnet.tools.experiments.runner import RUN_FILE
+    from dmrnet.tools.experiments.collect import RUN_FILE
     from dmrnet.train import rundir
     started = {}
     for name in sorted(os.listdir(experiment_dir)):
@@ -140,14 +149,12 @@ def unfinished(records, experiment_dir):
 
 def recipe_args(run_dir):
     """The recipe a finished run trained with, from its summary.json."""
-    from dmrnet.train import rundir
     args = (rundir.read_summary(run_dir) or {}).get('args') or {}
-    return {key: args.get(key) for key in RECIPE_ARGS}
+    return {key: args.get(key) for key in RECIPE_FIELDS}
 
 
 def describe_recipe(args):
     """A recipe in words, for the report; arguments a run did not record are left out."""
-    from dmrnet.train.recipes import lr_steps
     parts = []
     if args['epochs'] is not None:
         parts.append('%d epochs' % args['epochs'])
@@ -157,8 +164,8 @@ def describe_recipe(args):
         parts.append('%s lr %g' % ('Nesterov SGD' if args['optimizer'] == 'nag'
                                    else args['optimizer'], args['lr']))
     if args['lr_schedule'] is not None and args['epochs'] is not None:
-        parts.append('lr x %g after epochs %s' % (args['lr_factor'], ', '.join(map(str, lr_steps(
-            args['epochs'], args['lr_schedule'], args['lr_steps'])))))
+        parts.append('lr x %g after epochs %s' % (args['lr_factor'],
+                                                  ', '.join(map(str, steps_of(args)))))
     if args['wd'] is not None:
         parts.append('weight decay %g' % args['wd'])
     return ', '.join(parts) or 'the train script\'s defaults'
@@ -214,7 +221,7 @@ def recipe_paragraph(records, runs_dir, dataset):
 
 def depth_command(command, L):
     """The command that made a depth's runs: `command` itself at the runner's default L."""
-    from dmrnet.tools.experiments.runner import COMPARISON_L
+    from dmrnet.tools.experiments.definitions import COMPARISON_L
     if L in (None, COMPARISON_L):
         return command
     return command + (' L=%d' % L if command.startswith('make ') else ' --L %d' % L)

@@ -15,7 +15,7 @@ import re
 import sys
 
 from dmrnet.tools.experiments.layout import RESULTS_FILE
-from dmrnet.tools.experiments.report import load_results
+from dmrnet.tools.experiments.results import load_results
 from dmrnet.utils.files import write_text
 
 CANDIDATE = re.compile(r'^([a-z_]+?)([-+0-9.e]+)$')   # 'wd1e-4' -> ('wd', '1e-4')

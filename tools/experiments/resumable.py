@@ -16,10 +16,10 @@ import argparse
 import os
 import sys
 
-from dmrnet.tools.experiments.runner import RUN_FILE
+from dmrnet.tools.experiments.collect import RUN_FILE
 from dmrnet.train import rundir
 
-KEPT = (RUN_FILE, rundir.LOG, 'train.log', 'train.out')
+KEPT = (RUN_FILE, rundir.LOG, rundir.TRAIN_LOG, rundir.OUTPUT)
 
 
 def resume_files(experiment_dir):
