@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import dmrnet.data as data
-from dmrnet.data import cifar, common
+from dmrnet.data import cifar, packcli, png, records, sources
+from dmrnet.data.errors import DataError
 
 import datagen
 
@@ -85,7 +86,7 @@ def test_download_uses_official_url_and_md5(c10, monkeypatch):
         os.makedirs(os.path.dirname(dest), exist_ok=True)   # as download() does
         shutil.copy(archive, dest)
         return dest
-    monkeypatch.setattr(common, 'download', fake)
+    monkeypatch.setattr(sources, 'download', fake)
     assert 'wrote 30 train' in cifar.main(['--dataset', 'cifar10', '--out', out])
     assert calls == [('https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz',
                       'c58f30108f718f92721af3b95e74349a')]
@@ -93,7 +94,7 @@ def test_download_uses_official_url_and_md5(c10, monkeypatch):
 
 def test_wrong_md5(c10):
     archive, _, out = c10
-    with pytest.raises(common.DataError) as e:
+    with pytest.raises(DataError) as e:
         cifar.main(['--dataset', 'cifar10', '--out', out, '--src', archive])
     assert archive in str(e.value) and 'c58f30108f718f92721af3b95e74349a' in str(e.value)
     assert datagen.pack_files(out) == []
@@ -106,11 +107,11 @@ def test_truncated_archive(c10, tmp_path):
         blob = f.read()
     with open(cut, 'wb') as f:
         f.write(blob[:len(blob) // 2])
-    with pytest.raises(common.DataError) as e:   # caught by the md5 of the full archive
+    with pytest.raises(DataError) as e:   # caught by the md5 of the full archive
         cifar.main(['--dataset', 'cifar10', '--out', out, '--src', cut, '--md5',
                     datagen.md5(archive)])
     assert 'md5' in str(e.value)
-    with pytest.raises(common.DataError) as e:   # and by the reader when md5 is skipped
+    with pytest.raises(DataError) as e:   # and by the reader when md5 is skipped
         cifar.main(['--dataset', 'cifar10', '--out', out, '--src', cut, '--md5', 'none'])
     assert cut in str(e.value) and 'truncated' in str(e.value)
     assert datagen.pack_files(out) == []
@@ -120,15 +121,15 @@ def test_wrong_or_empty_folder(tmp_path):
     empty = tmp_path / 'empty'
     empty.mkdir()
     out = str(tmp_path / 'out')
-    with pytest.raises(common.DataError) as e:
+    with pytest.raises(DataError) as e:
         cifar.main(['--dataset', 'cifar10', '--out', out, '--src', str(empty)])
     assert 'data_batch_1' in str(e.value) and 'cifar-10-batches-py' in str(e.value)
     folder, _ = datagen.make_cifar(str(tmp_path / 'c10'), 'cifar10', per_batch=2, tar=False)
-    with pytest.raises(common.DataError):   # a CIFAR-10 folder is not CIFAR-100
+    with pytest.raises(DataError):   # a CIFAR-10 folder is not CIFAR-100
         cifar.main(['--dataset', 'cifar100', '--out', out, '--src', folder])
     with open(os.path.join(folder, 'test_batch'), 'wb') as f:
         f.write(b'not a pickle')
-    with pytest.raises(common.DataError) as e:
+    with pytest.raises(DataError) as e:
         cifar.main(['--dataset', 'cifar10', '--out', out, '--src', folder])
     assert 'test_batch' in str(e.value)
     assert datagen.pack_files(out) == []   # checked before anything was written
@@ -139,14 +140,14 @@ def test_interrupted_run_leaves_nothing_that_looks_complete(c10, monkeypatch):
     pack(archive, out)
     before = {f: open(os.path.join(out, f), 'rb').read() for f in datagen.pack_files(out)}
     calls = [0]
-    real = common.encode_png
+    real = png.encode
 
     def dying(img):
         calls[0] += 1
         if calls[0] > 10:
             raise KeyboardInterrupt
         return real(img)
-    monkeypatch.setattr(common, 'encode_png', dying)
+    monkeypatch.setattr(png, 'encode', dying)
     with pytest.raises(KeyboardInterrupt):
         pack(archive, out, '--force')
     # The previous pairs are untouched, no temporary is left beside them, and the dataset no
@@ -154,10 +155,10 @@ def test_interrupted_run_leaves_nothing_that_looks_complete(c10, monkeypatch):
     after = {f: open(os.path.join(out, f), 'rb').read() for f in datagen.pack_files(out)}
     del before['cifar10_mean_std.json']
     assert before == after
-    monkeypatch.setattr(common, 'encode_png', real)
+    monkeypatch.setattr(png, 'encode', real)
     assert 'wrote' in pack(archive, out)
     fresh = os.path.join(out, 'fresh')
-    monkeypatch.setattr(common, 'encode_png', dying)
+    monkeypatch.setattr(png, 'encode', dying)
     calls[0] = 0
     with pytest.raises(KeyboardInterrupt):
         pack(archive, fresh)
@@ -184,15 +185,15 @@ def test_a_killed_packers_temporary_files_are_removed_next_time(c10):
 def test_rec_without_idx_truncated_and_corrupt_records(c10):
     archive, _, out = c10
     pack(archive, out)
-    rec, idx, manifest = common.paths(out, 'cifar10_train')
+    rec, idx, manifest = records.paths(out, 'cifar10_train')
     fix = 'python data/cifar.py --dataset cifar10'
     # A damaged record header (same size): the quick check walks every header and finds it.
     original = open(rec, 'rb').read()
     with open(rec, 'r+b') as f:
         f.seek(os.path.getsize(rec) // 2)
         f.write(b'\x00' * 64)
-    with pytest.raises(common.DataError) as e:
-        common.verify_records(out, 'cifar10_train')
+    with pytest.raises(DataError) as e:
+        records.verify_records(out, 'cifar10_train')
     assert 'damaged' in str(e.value) and rec in str(e.value)
     # A damaged payload (same size): only the deep check sees it; a re-run repairs it.
     offsets = np.loadtxt(idx, dtype=np.int64, usecols=1)
@@ -200,16 +201,16 @@ def test_rec_without_idx_truncated_and_corrupt_records(c10):
         f.write(original)
         f.seek(int(offsets[3]) + 8 + 24 + 40)
         f.write(b'\x00' * 64)
-    common.verify_records(out, 'cifar10_train')
-    with pytest.raises(common.DataError) as e:
-        common.verify_records(out, 'cifar10_train', deep=True)
+    records.verify_records(out, 'cifar10_train')
+    with pytest.raises(DataError) as e:
+        records.verify_records(out, 'cifar10_train', deep=True)
     assert 'corrupt' in str(e.value) and rec in str(e.value)
     assert 'wrote' in pack(archive, out)
-    common.verify_records(out, 'cifar10_train', deep=True)
+    records.verify_records(out, 'cifar10_train', deep=True)
     # Truncated .rec: the iterator refuses it, naming the file and the fix.
     with open(rec, 'r+b') as f:
         f.truncate(os.path.getsize(rec) - 100)
-    with pytest.raises(common.DataError) as e:
+    with pytest.raises(DataError) as e:
         data.get_train_iter('cifar10', out, 8)
     assert rec in str(e.value) and fix in str(e.value)
     # A .rec without its .idx.
@@ -220,28 +221,28 @@ def test_rec_without_idx_truncated_and_corrupt_records(c10):
     # A pair without manifest (interrupted, or packed by another tool).
     os.remove(manifest)
     shutil.copy(rec, idx)
-    with pytest.raises(common.DataError) as e:
+    with pytest.raises(DataError) as e:
         data.get_val_iter('cifar10', out, 8, split='train')
     assert 'incomplete' in str(e.value)
 
 
 def _fail_after(monkeypatch, calls, failure):
     """encode_png that runs `failure()` on its calls-th call (mid-pack)."""
-    real, count = common.encode_png, [0]
+    real, count = png.encode, [0]
 
     def encode(img):
         count[0] += 1
         if count[0] == calls:
             failure()
         return real(img)
-    monkeypatch.setattr(common, 'encode_png', encode)
+    monkeypatch.setattr(png, 'encode', encode)
 
 
 def _run_cli(archive, out, capsys):
     argv = ['--dataset', 'cifar10', '--out', out, '--src', archive, '--md5',
             datagen.md5(archive), '--force']
     with pytest.raises(SystemExit) as e:
-        common.run_cli(cifar.main, argv)
+        packcli.run_cli(cifar.main, argv)
     return e.value.code, capsys.readouterr().err.strip().splitlines()
 
 
@@ -257,7 +258,8 @@ def test_sigterm_while_packing_is_like_ctrl_c(c10, monkeypatch, capsys):
     assert code == 143 and err == ['terminated: nothing partial was left behind']
     assert not [f for f in os.listdir(out) if 'partial' in f]
     assert before == {f: open(os.path.join(out, f), 'rb').read() for f in before}
-    assert signal.getsignal(signal.SIGTERM) is not common._terminate   # restored
+    from dmrnet.utils import process
+    assert signal.getsignal(signal.SIGTERM) is not process._raise_terminated   # restored
 
 
 @pytest.mark.parametrize('error', ['ENOSPC', 'mxnet'])
@@ -271,7 +273,7 @@ def test_a_full_disk_while_packing_is_one_line(c10, monkeypatch, capsys, error):
         if error == 'ENOSPC':
             raise OSError(errno.ENOSPC, 'No space left on device', os.path.join(out, 'x.rec'))
         # what MXNet's C++ writer raises instead, on a disk with nothing left
-        monkeypatch.setattr(common, 'disk_nearly_full', lambda path: True)
+        monkeypatch.setattr(packcli, 'disk_nearly_full', lambda path: True)
         raise mx.base.MXNetError('FileStream.Write incomplete')
     _fail_after(monkeypatch, 10, full)
     code, err = _run_cli(archive, out, capsys)

@@ -8,7 +8,8 @@ The scripts (python train/cifar.py, svhn.py, imagenet.py, digits.py) build the s
 from their flags (train/cli.py).
 """
 import dmrnet.utils  # noqa: F401  (sets OMP threads before mxnet is imported)
-from .config import ConfigError, TrainConfig  # noqa: F401,E402
+from .config import TrainConfig  # noqa: F401,E402
+from .errors import ConfigError, RunStopped, UserError  # noqa: F401,E402
 from .recipes import RECIPES, recipe_for  # noqa: F401,E402
 
 

@@ -12,12 +12,14 @@ interrupted. The last stdout line of a finished run is its test error.
 import argparse
 import logging
 import os
-import signal
 import sys
 
-from dmrnet.train.config import (KV_STORES, LR_SCHEDULES, OPTIMIZERS, PLAIN_PROGRESS_SECONDS,
-                                  ConfigError, TrainConfig, command_line)
+from dmrnet.train.config import KV_STORES, OPTIMIZERS, PLAIN_PROGRESS_SECONDS, TrainConfig
+from dmrnet.train.errors import ConfigError, command_line, interrupted
 from dmrnet.train.precision import AMP_MODES
+from dmrnet.train.recipes import recipe_for
+from dmrnet.train.schedule import SCHEDULES as LR_SCHEDULES
+from dmrnet.utils.process import Terminated, sigterm_as_interrupt
 
 
 def add_model_args(parser):
@@ -185,10 +187,6 @@ class OneLineErrors(argparse.ArgumentParser):
         self.exit(2, '%s: error: %s (see --help)\n' % (self.prog, message))
 
 
-RECIPE_FLAGS = ('model', 'epochs', 'batch_size', 'lr', 'lr_schedule', 'lr_factor', 'optimizer',
-                'momentum', 'wd', 'log_interval')
-
-
 def make_parser(description, datasets, **defaults):
     """The parser of a training script for `datasets`: its defaults are the recipe's
     (train/recipes.py; --help shows them), `defaults` override them (e.g. the demo's data
@@ -201,8 +199,11 @@ def make_parser(description, datasets, **defaults):
     add_model_args(parser)
     add_data_args(parser, datasets)
     add_fit_args(parser)
-    recipe = TrainConfig.for_dataset(datasets[0])
-    parser.set_defaults(**{k: getattr(recipe, k) for k in RECIPE_FLAGS})
+    # The recipe's settings that have flags (family_defaults is not a flag: it completes a
+    # bare family inside TrainConfig.for_dataset).
+    recipe = recipe_for(datasets[0]).settings()
+    recipe.pop('family_defaults')
+    parser.set_defaults(**recipe)
     parser.set_defaults(**defaults)
     return parser
 
@@ -259,13 +260,15 @@ def main(parser, argv=None):
     """Entry point of every training script: parse, fit, turn known failures into one line +
     status."""
     from dmrnet.data import DataError
-    from dmrnet.train.build import RunStopped, UserError
+    from dmrnet.train.errors import RunStopped, UserError
     from dmrnet.train.loop import fit
+    from dmrnet.train.plan import make_plan
     config = parse_config(parser, argv)
-    previous = signal.signal(signal.SIGTERM, _terminate)
+    plan = None
     try:
-        with command_line():  # errors name flags here, TrainConfig fields in Python
-            summary = fit(config).summary
+        with sigterm_as_interrupt(), command_line():  # messages name flags here, fields in Python
+            plan = make_plan(config)
+            summary = fit(plan).summary
     except (UserError, DataError) as e:
         _fail(parser.prog, e, 2)
     except RunStopped as e:
@@ -274,33 +277,29 @@ def main(parser, argv=None):
         _fail(parser.prog, e, 2)
     except KeyboardInterrupt as e:
         from dmrnet.train import rundir
-        folder = rundir.run_folder(config.save_dir, config.resume, config.default_save_dir())
+        from dmrnet.train.plan import run_folder
+        folder = plan.save_dir if plan is not None else run_folder(config)
         how, status = ('terminated', Terminated.status) if isinstance(e, Terminated) else \
             ('interrupted', 130)
-        if rundir.has_checkpoint(folder):
-            _fail(parser.prog, '%s; resume with --resume %s' % (how, folder), status)
-        _fail(parser.prog, '%s before the first checkpoint; nothing to resume, start again'
-              % how, status)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+        with command_line():
+            _fail(parser.prog, interrupted(how, folder, rundir.has_checkpoint(folder)), status)
     if summary is not None:  # rank 0
         print(result_line(summary), flush=True)
     return summary
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (a scheduler or `kill` ending the run): handled like Ctrl-C, exit status 143."""
-    status = 128 + signal.SIGTERM
-
-
-
-def _terminate(signum, frame):
-    raise Terminated()
+def _start_engine_before_the_error():
+    """With MXNET_ENGINE_TYPE set, MXNet logs the engine when it starts; a run refused before
+    its first operator would have it start while exiting, and that line would follow the error.
+    Starting it now keeps the error the last line."""
+    if 'mxnet' in sys.modules and os.environ.get('MXNET_ENGINE_TYPE'):
+        sys.modules['mxnet'].nd.zeros((1,)).wait_to_read()
 
 
 def result_line(summary):
     """The run's outcome in one line; the best figure is what train/evaluate.py reports for
     SAVE_DIR/best."""
+    from dmrnet.train import rundir
     from dmrnet.train.loop import format_error
     save_dir = summary['args']['save_dir']
 
@@ -310,12 +309,13 @@ def result_line(summary):
     return ('%s test error: %s%%%s (best, epoch %d of %d, exported as %s); last epoch %s%%%s'
             % (summary['dataset'], format_error(summary['best_test_error']),
                top5('best_test_top5_error'), summary['best_epoch'], summary['epochs'],
-               os.path.join(save_dir, 'best'), format_error(summary['final_test_error']),
+               rundir.export_prefix(save_dir, rundir.BEST_EXPORT), format_error(summary['final_test_error']),
                top5('final_test_top5_error')))
 
 
 def _fail(prog, msg, status):
     logging.shutdown()
+    _start_engine_before_the_error()
     print('%s: error: %s' % (prog, msg), file=sys.stderr)
     sys.exit(status)
 

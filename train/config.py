@@ -6,64 +6,24 @@ command line builds the same object (train/cli.py).
     config = TrainConfig.for_dataset('digits', data_dir='data/digits', epochs=3)
     net, summary = fit(config)
 """
-import contextlib
 import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Optional, Tuple, Union
 
+from dmrnet.train.errors import ConfigError, flag, on_command_line, setting
 from dmrnet.train.precision import AMP_MODES
-from dmrnet.train.recipes import lr_steps, recipe_for
+from dmrnet.train.recipes import recipe_for
+from dmrnet.train.schedule import SCHEDULES as LR_SCHEDULES
 from dmrnet.utils.places import default_path
 
 KV_STORES = ('local', 'device', 'nccl', 'dist_sync', 'dist_device_sync', 'dist_async')
 OPTIMIZERS = ('nag', 'sgd')
-LR_SCHEDULES = ('fractions', 'every30')
 # Seconds between the plain progress lines of output that is not a terminal (a log file, a
 # pipe): often enough that a long epoch or test pass is not silent, rarely enough for a log.
 PLAIN_PROGRESS_SECONDS = 30
 # Architecture fields: a preset fixes them, a family takes them.
 ARCH_FIELDS = ('L', 'width', 'branches', 'fused', 'blocks')
-
-
-class ConfigError(ValueError):
-    """A configuration that cannot be trained; the message names the field and a fix."""
-
-
-# Which surface a message speaks to: the training scripts' users know flags (--save-dir), a
-# caller of fit(config) knows TrainConfig fields (save_dir=...). train/cli.py switches it.
-_surface = {'cli': False}
-
-
-@contextlib.contextmanager
-def command_line():
-    """Within it, errors about the configuration name flags, as the training scripts take them;
-    outside (the Python API), TrainConfig fields."""
-    before = _surface['cli']
-    _surface['cli'] = True
-    try:
-        yield
-    finally:
-        _surface['cli'] = before
-
-
-# Fields whose flag is not named after them.
-FLAG_NAMES = {'mean': '--rgb-mean', 'std': '--rgb-std'}
-
-
-def flag(field):
-    """How an error names the setting `field`: --save-dir on the command line, save_dir in
-    Python."""
-    if not _surface['cli']:
-        return field
-    return FLAG_NAMES.get(field, '--' + field.replace('_', '-'))
-
-
-def setting(field, value, form='%s'):
-    """`field` set to `value` as the user wrote it: "--save-dir runs/x" or "save_dir='runs/x'"."""
-    if _surface['cli']:
-        return '%s %s' % (flag(field), form % (value,))
-    return '%s=%r' % (field, value)
 
 
 @dataclass(frozen=True)
@@ -121,12 +81,8 @@ class TrainConfig:
     @classmethod
     def for_dataset(cls, dataset, **overrides):
         """The paper's recipe for `dataset` (train/recipes.py) with `overrides` on top."""
-        recipe = recipe_for(dataset)
-        base = dict(dataset=dataset, model=recipe.model, epochs=recipe.epochs,
-                    batch_size=recipe.batch_size, lr=recipe.lr, lr_schedule=recipe.lr_schedule,
-                    lr_factor=recipe.lr_factor, optimizer=recipe.optimizer,
-                    momentum=recipe.momentum, wd=recipe.wd, log_interval=recipe.log_interval,
-                    family_defaults=dict(recipe.family_defaults))
+        base = recipe_for(dataset).settings()
+        base.update(dataset=dataset, family_defaults=dict(base['family_defaults']))
         base.update(overrides)
         return cls(**base)
 
@@ -148,13 +104,6 @@ class TrainConfig:
     def arch_kwargs(self):
         """The architecture fields that were given."""
         return {k: getattr(self, k) for k in ARCH_FIELDS if getattr(self, k) is not None}
-
-    def lr_step_epochs(self):
-        return lr_steps(self.epochs, self.lr_schedule, self.lr_steps)
-
-    def lr_at(self, epoch):
-        """Learning rate of 0-based `epoch`: a pure function of the epoch, so resume lands on it."""
-        return self.lr * self.lr_factor ** sum(epoch >= s for s in self.lr_step_epochs())
 
     # -- validation: every field checked before any work
     def validate(self):
@@ -198,7 +147,7 @@ class TrainConfig:
                                             '<' if name == 'momentum' else '<=', high))
         need(self.amp in (False, None, True) + AMP_MODES,
              '%s: use %s' % (setting('amp', self.amp, '%r'),
-                             '--amp (auto) or --amp force' if _surface['cli'] else
+                             '--amp (auto) or --amp force' if on_command_line() else
                              "amp='auto' or amp='force'"))
         need(self.kv_store in KV_STORES, '%s: use one of %s'
              % (setting('kv_store', self.kv_store, '%r'), ', '.join(KV_STORES)))

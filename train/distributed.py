@@ -62,17 +62,6 @@ def average_running_stats(net, sync):
         p.set_data(mean)
 
 
-def server_lr_schedule(config, start_epoch, steps_per_epoch, num_workers):
-    """dist_async updates on the servers, which never see set_learning_rate: give the optimizer
-    they receive the remaining steps of the schedule, counted in server updates (every worker's
-    push of a batch is one). None when no step remains."""
-    per_epoch = steps_per_epoch * num_workers
-    steps = [(s - start_epoch) * per_epoch for s in config.lr_step_epochs() if s > start_epoch]
-    if not steps:
-        return None
-    return mx.lr_scheduler.MultiFactorScheduler(step=steps, factor=config.lr_factor)
-
-
 def start_barrier(trainer, kv):
     """Finish the initial parameter pull on every worker before anyone pushes a gradient.
 

@@ -16,11 +16,9 @@ exported model); DNNL_MAX_CPU_ISA set to another value keeps it off.
 """
 import argparse
 import collections
-import glob
 import json
 import logging
 import os
-import re
 import sys
 
 import numpy as np
@@ -30,10 +28,10 @@ import mxnet as mx  # noqa: E402
 from mxnet import gluon  # noqa: E402
 
 from dmrnet.data import DataError, dataset_names, default_data_dir  # noqa: E402
-from dmrnet.train.build import mxnet_reason  # noqa: E402
+from dmrnet.train.errors import mxnet_reason  # noqa: E402
 from dmrnet.utils import cuda  # noqa: E402
 from dmrnet.utils.amx import enable_amx_for_inference  # noqa: E402
-from dmrnet.utils.devices import parse_devices  # noqa: E402
+from dmrnet.utils.devices import contexts, parse_devices  # noqa: E402
 
 log = logging.getLogger('dmrnet.evaluate')
 
@@ -65,23 +63,24 @@ def evaluate(net, data_iter, contexts, max_batches=None, topk=5, on_batch=None):
 def find_epoch(prefix):
     """NNNN of the newest `prefix-NNNN.params`: the epoch of an export (training writes one
     params file per prefix, tools/export.py epoch 0 unless told)."""
-    found = sorted(glob.glob(glob.escape(prefix) + '-[0-9][0-9][0-9][0-9].params'))
+    from dmrnet.symbols.deploy import exported_epochs
+    found = exported_epochs(prefix)
     if not found:
         raise FileNotFoundError('no %s-NNNN.params: export the model first (a finished training '
                                 'run writes DIR/best and DIR/last; python tools/export.py for '
                                 'presets)' % prefix)
-    return int(re.search(r'-(\d{4})\.params$', found[-1]).group(1))
+    return found[-1]
 
 
 def open_export(prefix, epoch=None):
     """(epoch, meta) of the exported model `prefix` once its files are known to belong together
     (the symbol parses, the params are exactly its parameters); meta is None when the export has
     no -meta.json. FileNotFoundError / ValueError with one line naming the file and the fix."""
-    from dmrnet.symbols.deploy import finish_export, read_export_meta, verify_export
+    from dmrnet.symbols.deploy import export_file, finish_export, read_export_meta, verify_export
     finish_export(prefix)
     if epoch is None:
         epoch = find_epoch(prefix)
-    sym_file, params_file = '%s-symbol.json' % prefix, '%s-%04d.params' % (prefix, epoch)
+    sym_file, params_file = export_file(prefix, 'symbol'), export_file(prefix, 'params', epoch)
     if not os.path.exists(params_file):
         try:
             hint = 'the export has epoch %d: drop --epoch' % find_epoch(prefix)
@@ -122,7 +121,7 @@ def export_feed(prefix, meta, dataset=None, need_dataset=True):
     if stats is None:
         log.info('%s %s: normalising with %s\'s built-in mean and std', meta_path(prefix),
                  'records no mean and std' if meta else 'not found', dataset)
-        stats = info['mean'], info['std']
+        stats = data.normalisation(info)
     image = tuple(info['image_shape'])
     if shape is not None and shape != image:
         # a meta that names no data set holds a guessed size (the networks pool globally)
@@ -186,7 +185,7 @@ def main(argv=None, amx=False):
         problem = cuda.gpu_problem(gpus)
         if problem:
             raise ValueError(problem)
-        ctx = [mx.gpu(g) for g in gpus] or [mx.cpu()]
+        ctx = contexts(args.gpus)
         r = score(args.prefix, args.dataset, args.data_dir, args.batch_size, args.epoch, ctx,
                   args.num_data_threads)
     except (OSError, ValueError, KeyError, mx.base.MXNetError, DataError) as e:

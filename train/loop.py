@@ -1,4 +1,6 @@
-"""The training loop: `fit(config)` trains (or resumes) one run and hands each job to its module.
+"""The training loop: `fit(config)` trains (or resumes) one run. Everything the run needs is
+resolved first, without side effects, by its plan (train/plan.py); this module carries the plan
+out and hands each job to its module.
 
 Data parallel over every given context (split_and_load + gluon.Trainer on the chosen KVStore),
 across machines with MXNet's parameter server (tools/launch.py). Resumable bit for bit: each
@@ -6,14 +8,15 @@ epoch's randomness is seeded from (seed, epoch), the learning rate is a function
 and checkpoints hold parameters, momentum and the epoch count; CPU runs use MXNet's naive
 (program-order) engine (dmrnet.utils.runtime.select_engine).
 
-    set-up            train/build.py        devices, KVStore, network, logging
+    the plan          train/plan.py         devices, batch split, data, resume, run folder
+    set-up            train/build.py        KVStore, network, logging
+    the lr schedule   train/schedule.py     the rate at each epoch
     one step          train/step.py         forward, backward, update
     across devices    train/distributed.py  metric sums, BN statistics, start barrier
     the run folder    train/rundir.py       log.jsonl, checkpoints, summary.json
     scoring           train/evaluate.py     top-1 / top-k errors
 """
 import errno
-import glob
 import logging
 import math
 import os
@@ -29,10 +32,11 @@ import mxnet as mx
 from mxnet import gluon
 
 from dmrnet.symbols import count_params
-from dmrnet.symbols.deploy import export_model
-from dmrnet.train import build, distributed, precision, resume, rundir
-from dmrnet.train.build import RunStopped, UserError
-from dmrnet.train.config import PLAIN_PROGRESS_SECONDS, ConfigError, flag, setting
+from dmrnet.symbols.deploy import export_file, export_model, exported_epochs
+from dmrnet.train import build, distributed, precision, rundir, schedule
+from dmrnet.train.config import PLAIN_PROGRESS_SECONDS
+from dmrnet.train.errors import RunStopped, UserError, mxnet_reason, resume_hint, setting
+from dmrnet.train.plan import RunPlan, make_plan
 from dmrnet.train.evaluate import evaluate
 from dmrnet.train.step import make_trainer, train_step
 from dmrnet.utils import amx
@@ -70,7 +74,7 @@ class PlainProgress:
 def plain_progress(run, what, total):
     """A PlainProgress for rank 0 when stderr is not a terminal; None where the bar (or
     nothing, on other workers) shows."""
-    if not run.is_chief or sys.stderr.isatty():
+    if not run.plan.is_chief or sys.stderr.isatty():
         return None
     return PlainProgress(what, total)
 
@@ -96,115 +100,52 @@ def seed_everything(seed, epoch):
 
 
 class Run:
-    """What one training run is made of, derived once from its (immutable) config."""
+    """A run under way: its plan (train/plan.py) and what carrying it out holds: the engine,
+    the KVStore, the precision decided, the TensorBoard writer, the folder's lock, logging."""
 
-    def __init__(self, config, data):
-        try:
-            config.validate()
-        except ConfigError as e:
-            raise UserError(str(e)) from None
-        self.config, self.data = config, data
-        self.contexts = build.contexts(config)
-        # --amp's dtype before the CPU decision (decide_precision, at the end of set-up)
-        self.amp_dtype = precision.amp_dtype(self.contexts) if config.amp else None
-        self.loss_scaling = bool(config.amp) and precision.needs_loss_scaling(self.amp_dtype)
-        self.precision = None
+    def __init__(self, plan, data):
+        self.data = data
         # Before the first operator (the KVStore's included), which creates MXNet's engine.
-        self.engine = select_engine(self.contexts)
-        self.kv = build.kvstore(config, self.contexts)
-        dist = distributed.is_distributed(self.kv)
-        self.async_kv = 'async' in config.kv_store
-        self.rank = self.kv.rank if dist else 0
-        self.num_workers = self.kv.num_workers if dist else 1
-        self.is_chief = self.rank == 0
-        try:
-            self.info = data.dataset_info(config.dataset)
-        except (KeyError, ValueError) as e:
-            raise UserError('unknown dataset %s (%s)' % (config.dataset, e)) from None
-        self.classes = self.info['classes']
-        if config.augmentation and self.info['recipe'] != 'imagenet':
-            raise UserError('--augmentation %s: only ImageNet has named augmentations; %s '
-                            'trains with its own' % (config.augmentation, config.dataset))
-        self.data_dir = config.data_dir or data.default_data_dir(config.dataset)
-        # A pack given by path replaces the dataset's; its .idx says how many images it holds.
-        self.train_files = self.val_files = None
-        self.num_train = self.info['num_train']
-        try:
-            if config.rec_train:
-                self.train_files = data.external_pack(config.rec_train, config.rec_train_idx)
-                self.num_train = data.count_records(self.train_files[1])
-            if config.rec_val:
-                self.val_files = data.external_pack(config.rec_val, config.rec_val_idx)
-        except data.DataError as e:
-            raise UserError(str(e)) from None
-        if config.mean is not None:
-            self.info['mean'], self.info['std'] = list(config.mean), list(config.std)
-        self.stats = (self.info['mean'], self.info['std'])
-        self.resume_meta = self.resume_dir = None
-        if config.resume:
-            try:
-                self.resume_meta, self.resume_dir = rundir.locate(config.resume)
-            except rundir.CheckpointError as e:
-                raise UserError('%s: %s' % (flag('resume'), e)) from None
-        self.save_dir = rundir.run_folder(config.save_dir, config.resume,
-                                          config.default_save_dir())
-        if rundir.holds_run(self.save_dir) and not (
-                self.resume_dir and os.path.samefile(self.save_dir, self.resume_dir)):
-            # Starting afresh there, or continuing another run there, would mix two runs'
-            # checkpoints, logs and exports.
-            raise UserError('%s already holds a run: continue it with %s, or start afresh in '
-                            'another (or emptied) folder (it holds %s)'
-                            % (setting('save_dir', self.save_dir),
-                               setting('resume', self.save_dir),
-                               rundir.model_name(self.save_dir) or 'a finished run'))
-        devices = len(self.contexts)
-        self.parts = self.num_workers * (devices if config.shard_per_device else 1)
-        if config.batch_size % (self.num_workers * devices):
-            raise UserError('%s (total) is not divisible by %d workers x %d devices'
-                            % (setting('batch_size', config.batch_size), self.num_workers,
-                               devices))
-        self.part_batch = config.batch_size // self.parts
-        self.name, self.kwargs, self.family, self.full_kwargs = build.model_spec(
-            config, self.classes)
-        self.extended = None
-        if self.resume_meta:
-            self.check_resume()
-        self.check_data()
+        self.engine = select_engine(plan.contexts)
+        self.kv = build.kvstore(plan.kv_store)
+        if distributed.is_distributed(self.kv):
+            plan = plan.for_worker(self.kv.rank, self.kv.num_workers)
+        self.plan, self.config = plan, plan.config
+        self.amp_dtype = plan.requested_amp_dtype()   # until decide_precision
+        self.loss_scaling = precision.needs_loss_scaling(self.amp_dtype)
+        self.precision = None
         self.board = None
-        if config.tensorboard and self.is_chief:
+        if self.config.tensorboard and plan.is_chief:
             from dmrnet.train.board import Board
             try:
-                self.board = Board(config.tensorboard)
+                self.board = Board(self.config.tensorboard)
             except ImportError as e:
                 raise UserError(str(e)) from None
         # Everything above only read; from here on the run folder is this process's.
-        self.created_folder = not os.path.isdir(self.save_dir)
+        save_dir = plan.save_dir
+        self.created_folder = not os.path.isdir(save_dir)
         # The outermost folder the run will create (runs/ itself, on a first run): a failed
         # start leaves none of them behind.
-        self.created_root = self.save_dir
+        self.created_root = save_dir
         while not os.path.isdir(os.path.dirname(os.path.abspath(self.created_root))):
             self.created_root = os.path.dirname(os.path.abspath(self.created_root))
         self.lock = None
-        if self.is_chief:
+        if plan.is_chief:
             try:
-                self.lock = rundir.FolderLock(self.save_dir)
-            except rundir.FolderInUse as e:
-                raise UserError(str(e)) from None
+                self.lock = rundir.FolderLock(save_dir)
             except OSError as e:
                 raise UserError('%s cannot be written (%s): choose a folder you can write to'
-                                % (setting('save_dir', self.save_dir), e.strerror or e)) from None
-        build.setup_logging(self.save_dir, self.rank, self.is_chief)
+                                % (setting('save_dir', save_dir), e.strerror or e)) from None
+        build.setup_logging(save_dir, plan.rank, plan.is_chief)
 
     def decide_precision(self):
         """float32, bfloat16 or float16 for this run (train/precision.py): on a CPU, --amp may
         time both first; a resumed run keeps what its checkpoint recorded. Logged, so after
         set-up (the line goes to train.log too)."""
-        c = self.config
-        recorded = (self.resume_meta or {}).get('precision')
-        self.precision = precision.decide(
-            precision.amp_mode(c.amp), self.contexts,
-            (self.name, self.kwargs, self.family, self.full_kwargs),
-            c.batch_size // (self.num_workers * len(self.contexts)), recorded)
+        plan = self.plan
+        recorded = (plan.resume_meta or {}).get('precision')
+        self.precision = precision.decide(precision.amp_mode(self.config.amp), plan.contexts,
+                                          plan.model, plan.device_batch, recorded)
         dtype = self.precision['dtype']
         self.amp_dtype = dtype if dtype != 'float32' else None
         self.loss_scaling = precision.needs_loss_scaling(self.amp_dtype)
@@ -219,109 +160,50 @@ class Run:
         build.close_logging()
         if self.lock is None:
             return
-        if failed and self.created_folder and not rundir.has_checkpoint(self.save_dir):
-            shutil.rmtree(self.save_dir, ignore_errors=True)
-            remove_empty_parents(self.save_dir, self.created_root)
+        save_dir = self.plan.save_dir
+        if failed and self.created_folder and not rundir.has_checkpoint(save_dir):
+            shutil.rmtree(save_dir, ignore_errors=True)
+            remove_empty_parents(save_dir, self.created_root)
         self.lock.release()
         self.lock = None
 
     # -- data
-    def part_ids(self):
-        if self.config.shard_per_device:
-            d = len(self.contexts)
-            return [self.rank * d + i for i in range(d)]
-        return [self.rank]
-
     def train_iters(self, epoch):
-        c = self.config
-        return [self.data.get_train_iter(c.dataset, self.data_dir, self.part_batch, epoch=epoch,
-                                         seed=c.seed, num_parts=self.parts, part_index=p,
+        c, plan = self.config, self.plan
+        return [self.data.get_train_iter(c.dataset, plan.data_dir, plan.part_batch, epoch=epoch,
+                                         seed=c.seed, num_parts=plan.parts, part_index=p,
                                          num_threads=c.num_data_threads,
                                          augment=c.augmentation or True,
-                                         files=self.train_files, stats=self.stats)
-                for p in self.part_ids()]
+                                         files=plan.train_files, stats=plan.stats)
+                for p in plan.part_ids()]
 
     def val_iter(self):
-        c = self.config
-        return self.data.get_val_iter(c.dataset, self.data_dir, c.batch_size // self.num_workers,
-                                      num_parts=self.num_workers, part_index=self.rank,
-                                      num_threads=c.num_data_threads, files=self.val_files,
-                                      stats=self.stats)
+        c, plan = self.config, self.plan
+        return self.data.get_val_iter(c.dataset, plan.data_dir, c.batch_size // plan.num_workers,
+                                      num_parts=plan.num_workers, part_index=plan.rank,
+                                      num_threads=c.num_data_threads, files=plan.val_files,
+                                      stats=plan.stats)
 
     def batches(self, iters):
         """Per step: a list of (data, label) per device."""
+        contexts = self.plan.contexts
         if len(iters) == 1:
             for b in iters[0]:
-                xs = gluon.utils.split_and_load(b.data[0], self.contexts)
-                ys = gluon.utils.split_and_load(b.label[0], self.contexts)
+                xs = gluon.utils.split_and_load(b.data[0], contexts)
+                ys = gluon.utils.split_and_load(b.label[0], contexts)
                 yield list(zip(xs, ys))
         else:
             for bs in zip(*iters):
                 yield [(b.data[0].as_in_context(c), b.label[0].as_in_context(c))
-                       for b, c in zip(bs, self.contexts)]
-
-    def val_batches(self):
-        """Batches of one test pass of this worker (for progress lines)."""
-        batch = self.config.batch_size // self.num_workers
-        images = self.data.count_records(self.val_files[1]) if self.val_files else self.info['num_val']
-        n = -(-images // (batch * self.num_workers))
-        if self.config.max_val_batches is not None:
-            n = min(n, self.config.max_val_batches)
-        return max(n, 1)
-
-    def steps_per_epoch(self):
-        n = self.num_train // (self.part_batch * self.parts)
-        if self.config.max_batches is not None:
-            n = min(n, self.config.max_batches)
-        return max(n, 1)
-
-    # -- what the run records
-    def recorded_config(self):
-        return dict(self.config.as_dict(), data_dir=self.data_dir, save_dir=self.save_dir)
-
-    def identity(self):
-        return dict(model=self.name, model_kwargs=self.kwargs, family=self.family,
-                    family_kwargs=self.full_kwargs, dataset=self.config.dataset)
+                       for b, c in zip(bs, contexts)]
 
     def meta(self, epoch, best_error, best_epoch, history_tail):
-        return dict(self.identity(), epoch=epoch, classes=self.classes, seed=self.config.seed,
+        """A checkpoint's record."""
+        plan = self.plan
+        return dict(plan.identity(), epoch=epoch, classes=plan.classes, seed=self.config.seed,
                     best_test_error=best_error, best_epoch=best_epoch,
-                    args=self.recorded_config(), precision=self.precision,
-                    extended=self.extensions(), last=history_tail)
-
-    def check_resume(self):
-        """The checkpoint is of this network and data, and this run continues its recipe
-        (train/resume.py); before anything in the run folder changes."""
-        m = self.resume_meta
-        mine = (self.family, self.full_kwargs, self.config.dataset)
-        theirs = (m.get('family'), m.get('family_kwargs'), m.get('dataset'))
-        if not rundir.json_equal(mine, theirs):
-            raise UserError('%s: the checkpoint is %s %s on %s, this run is %s %s on %s'
-                            % (setting('resume', self.config.resume), theirs[0], build.describe_kwargs(theirs[1]),
-                               theirs[2], mine[0], build.describe_kwargs(mine[1]), mine[2]))
-        recorded = m.get('args') or {}
-        found = resume.differences(recorded, self.config, m['epoch'])
-        if found:
-            raise UserError(resume.refusal(self.config.resume, found))
-        grown = resume.extension(recorded, self.config)
-        if grown:
-            self.extended = dict(epochs_from=grown[0], epochs_to=grown[1], at_epoch=m['epoch'])
-
-    def extensions(self):
-        """Every --epochs extension of this run, as its record keeps them."""
-        earlier = list((self.resume_meta or {}).get('extended') or [])
-        return earlier + ([self.extended] if self.extended else [])
-
-    def check_data(self):
-        """The packs this run reads are there and sound (their quick check), before the run
-        folder is touched: a resume must not mark a finished run unfinished and then stop on
-        a missing pack."""
-        for files, split in ((self.train_files, 'train'), (self.val_files, 'val')):
-            if files is None:
-                try:
-                    self.data.record_files(self.config.dataset, self.data_dir, split)
-                except self.data.DataError as e:
-                    raise UserError(str(e)) from None
+                    args=plan.recorded_config(), precision=self.precision,
+                    extended=plan.extensions(), last=history_tail)
 
 
 def fit(config, data=None):
@@ -329,7 +211,7 @@ def fit(config, data=None):
     summary being None on workers other than rank 0. Raises UserError / RunStopped."""
     if data is None:
         import dmrnet.data as data
-    run = Run(config, data)
+    run = Run(config if isinstance(config, RunPlan) else make_plan(config, data), data)
     failed = True
     try:
         result = _fit(run)
@@ -340,35 +222,35 @@ def fit(config, data=None):
 
 
 def _fit(run):
-    c = run.config
-    log.info('%s on %s: %d worker(s) x %s, total batch %d (%d per %s), kvstore %s',
-             run.name, c.dataset, run.num_workers, ','.join(map(str, run.contexts)),
-             c.batch_size, c.batch_size // (run.num_workers * len(run.contexts)),
-             'device', c.kv_store + ', engine ' + run.engine)
+    c, plan = run.config, run.plan
+    log.info('%s on %s: %d worker(s) x %s, total batch %d (%d per device), kvstore %s, '
+             'engine %s', plan.model.name, c.dataset, plan.num_workers,
+             ','.join(map(str, plan.contexts)), c.batch_size, plan.device_batch, plan.kv_store,
+             run.engine)
     amx_warning = amx.training_warning()  # never enabled here: oneDNN 2.4 trains badly with it
     if amx_warning:
         log.warning(amx_warning)
-    if run.extended:
+    if plan.extended:
         log.warning('--epochs %d extends the run from %d epochs (recorded in its summary); its lr '
-                    'steps are now at epochs %s', run.extended['epochs_to'],
-                    run.extended['epochs_from'], c.lr_step_epochs())
+                    'steps are now at epochs %s', plan.extended['epochs_to'],
+                    plan.extended['epochs_from'], schedule.steps_of(c))
     run.decide_precision()
     if run.amp_dtype:
         precision.init_amp(run.amp_dtype)
-    net = build.network(c, run.classes)
+    net = build.network(plan.model)
     nparams = count_params(net)
     mx.random.seed(c.seed)
     np.random.seed(c.seed)
-    net.initialize(ctx=run.contexts)
+    net.initialize(ctx=plan.contexts)
     start_epoch, best_error, best_epoch = 0, float('inf'), 0
-    if run.resume_meta:
-        m, folder = run.resume_meta, run.resume_dir
+    if plan.resume_meta:
+        m, folder = plan.resume_meta, plan.resume_dir
         try:
-            net.load_parameters(os.path.join(folder, m['params']), ctx=run.contexts)
+            net.load_parameters(os.path.join(folder, m['params']), ctx=plan.contexts)
         except (mx.base.MXNetError, AssertionError, ValueError) as e:
             raise UserError('%s: %s is unreadable or not parameters of %s (%s)'
-                            % (setting('resume', c.resume), os.path.join(folder, m['params']), run.name,
-                               build.mxnet_reason(e))) from None
+                            % (setting('resume', c.resume), os.path.join(folder, m['params']),
+                               plan.model.name, mxnet_reason(e))) from None
         start_epoch = m['epoch']
         best_error = m.get('best_test_error')
         best_error = float('inf') if best_error is None else best_error
@@ -385,21 +267,21 @@ def _fit(run):
         return FitResult(net, finish(run, net, history, nparams, best_error, best_epoch))
 
     log.info('%s: %d parameters; lr %g, steps at epochs %s, %s, wd %g, momentum %g; epochs %d-%d',
-             run.name, nparams, c.lr, c.lr_step_epochs(), c.optimizer, c.wd, c.momentum,
-             start_epoch + 1, c.epochs)
+             plan.model.name, nparams, c.lr, schedule.steps_of(c), c.optimizer, c.wd,
+             c.momentum, start_epoch + 1, c.epochs)
     # (epoch, folder) of the newest complete checkpoint, named in every stop message.
-    last_saved = (start_epoch, run.resume_dir or run.save_dir)
+    last_saved = (start_epoch, plan.resume_dir or plan.save_dir)
     try:
         for epoch in range(start_epoch, c.epochs):
             rec = train_epoch(run, net, trainer, loss_fn, sync, epoch, last_saved)
             distributed.average_running_stats(net, sync)
-            w1, w5, n = evaluate(net, run.val_iter(), run.contexts, c.max_val_batches,
+            w1, w5, n = evaluate(net, run.val_iter(), plan.contexts, c.max_val_batches,
                                  on_batch=plain_progress(
                                      run, 'epoch %d/%d test' % (epoch + 1, c.epochs),
-                                     run.val_batches()))
+                                     plan.val_batches()))
             w1, w5, n = sync.sum([w1, w5, n])
             rec['test_error'] = 100.0 * w1 / max(n, 1)
-            if run.classes > 10:
+            if plan.classes > 10:
                 rec['test_top5_error'] = 100.0 * w5 / max(n, 1)
             is_best = rec['test_error'] < best_error
             if is_best:
@@ -408,51 +290,52 @@ def _fit(run):
             log_epoch(epoch, rec, c.epochs)
             if run.board is not None:
                 run.board.epoch(rec)
-            if run.is_chief:
-                rundir.write_log(run.save_dir, history)
+            if plan.is_chief:
+                rundir.write_log(plan.save_dir, history)
                 due = (epoch + 1) % c.checkpoint_every == 0 or epoch + 1 == c.epochs
                 if due or is_best:
-                    rundir.save(run.save_dir, net, trainer,
+                    rundir.save(plan.save_dir, net, trainer,
                                 run.meta(epoch + 1, best_error, best_epoch, rec),
-                                is_best, with_states=not run.async_kv)
-                    last_saved = (epoch + 1, run.save_dir)
+                                is_best, with_states=not plan.async_kv)
+                    last_saved = (epoch + 1, plan.save_dir)
                 if is_best:  # deployable files during the run, not only at its end
-                    export_best(run, os.path.join(run.save_dir, rundir.BEST))
-                _draw_curves(run.save_dir)
+                    export_best(run, os.path.join(plan.save_dir, rundir.BEST))
+                _draw_curves(plan.save_dir)
         return FitResult(net, finish(run, net, history, nparams, best_error, best_epoch))
     except OSError as e:
         if e.errno in DISK_ERRNOS:
-            raise RunStopped('cannot write %s (%s); %s' % (e.filename or run.save_dir,
+            raise RunStopped('cannot write %s (%s); %s' % (e.filename or plan.save_dir,
                                                            e.strerror or os.strerror(e.errno),
-                                                           kept(*last_saved))) from None
+                                                           resume_hint(*last_saved))) from None
         raise
 
 
 def _trainer(run, net, start_epoch):
     """The Trainer at `start_epoch`: its learning rate, restored momentum, start barrier."""
     c = run.config
-    opt_params = {'learning_rate': c.lr_at(start_epoch), 'wd': c.wd, 'momentum': c.momentum}
+    opt_params = {'learning_rate': schedule.lr_at(c, start_epoch), 'wd': c.wd,
+                  'momentum': c.momentum}
     if run.amp_dtype:
         opt_params['multi_precision'] = True
-    if run.async_kv:
-        schedule = distributed.server_lr_schedule(c, start_epoch, run.steps_per_epoch(),
-                                                  run.num_workers)
-        if schedule is not None:
-            opt_params['lr_scheduler'] = schedule
-    trainer = make_trainer(net, c.optimizer, opt_params, run.kv, run.async_kv)
+    if run.plan.async_kv:
+        servers = schedule.server_schedule(c, start_epoch, run.plan.steps_per_epoch(),
+                                           run.plan.num_workers)
+        if servers is not None:
+            opt_params['lr_scheduler'] = servers
+    trainer = make_trainer(net, c.optimizer, opt_params, run.kv, run.plan.async_kv)
     if run.loss_scaling:
         from mxnet.contrib import amp
         amp.init_trainer(trainer)
-    if run.resume_meta and run.resume_meta.get('states'):
-        if run.async_kv:
+    if run.plan.resume_meta and run.plan.resume_meta.get('states'):
+        if run.plan.async_kv:
             log.warning('dist_async: optimizer state lives on the servers; momentum restarts')
         else:
             try:
-                rundir.load_states(trainer, os.path.join(run.resume_dir,
-                                                         run.resume_meta['states']))
+                rundir.load_states(trainer, os.path.join(run.plan.resume_dir,
+                                                         run.plan.resume_meta['states']))
             except rundir.CheckpointError as e:
                 raise UserError('%s: %s' % (setting('resume', c.resume), e)) from None
-    if distributed.is_distributed(run.kv) and not run.async_kv:
+    if distributed.is_distributed(run.kv) and not run.plan.async_kv:
         distributed.start_barrier(trainer, run.kv)
     return trainer
 
@@ -460,22 +343,22 @@ def _trainer(run, net, start_epoch):
 def _start_log(run, start_epoch):
     """The epoch records the run continues from (rank 0), written to its own folder; a run
     resumed into a new folder carries the epochs it continues from."""
-    if not run.is_chief:
+    if not run.plan.is_chief:
         return []
-    source = run.save_dir
-    if run.resume_dir and not os.path.exists(os.path.join(run.save_dir, rundir.LOG)):
-        source = run.resume_dir
+    source = run.plan.save_dir
+    if run.plan.resume_dir and not os.path.exists(os.path.join(run.plan.save_dir, rundir.LOG)):
+        source = run.plan.resume_dir
     history = rundir.read_log(source, upto=start_epoch)
-    rundir.write_log(run.save_dir, history)
+    rundir.write_log(run.plan.save_dir, history)
     if not run.config.export_only and start_epoch < run.config.epochs:
-        rundir.mark_unfinished(run.save_dir)
+        rundir.mark_unfinished(run.plan.save_dir)
     return history
 
 
 def _draw_curves(save_dir):
     try:
         from dmrnet.train.curves import plot_runs
-        plot_runs([save_dir], os.path.join(save_dir, 'curves.png'))
+        plot_runs([save_dir], os.path.join(save_dir, rundir.CURVES))
     except Exception as e:  # a figure must never stop training
         log.debug('curves not drawn: %s', e)
 
@@ -483,13 +366,13 @@ def _draw_curves(save_dir):
 def train_epoch(run, net, trainer, loss_fn, sync, epoch, last_saved):
     c = run.config
     seed_everything(c.seed, epoch)
-    lr = c.lr_at(epoch)
-    if not run.async_kv:
+    lr = schedule.lr_at(c, epoch)
+    if not run.plan.async_kv:
         trainer.set_learning_rate(lr)
     iters = run.train_iters(epoch)
-    steps = run.steps_per_epoch()
+    steps = run.plan.steps_per_epoch()
     bar = None
-    if c.progress and sys.stderr.isatty() and run.is_chief:
+    if c.progress and sys.stderr.isatty() and run.plan.is_chief:
         from tqdm import tqdm
         bar = tqdm(total=steps * c.batch_size, unit='img', unit_scale=True, leave=False,
                    desc='epoch %d/%d' % (epoch + 1, c.epochs), file=sys.stderr,
@@ -511,29 +394,29 @@ def train_epoch(run, net, trainer, loss_fn, sync, epoch, last_saved):
         if not math.isfinite(batch_loss):
             raise RunStopped('training diverged: loss is %s at epoch %d batch %d (lr %g); lower '
                              '--lr; %s' % (batch_loss, epoch + 1, i + 1, lr,
-                                           kept(*last_saved)))
+                                           resume_hint(*last_saved)))
         loss_sum += batch_loss
         wrong += batch_wrong
         seen += n
         if bar is not None:
-            bar.update(n * run.num_workers)
+            bar.update(n * run.plan.num_workers)
             bar.set_postfix(loss='%.3f' % (loss_sum / seen), err='%.1f%%' % (100 * wrong / seen),
                             refresh=False)
         elif plain is not None:
-            plain(i + 1, seen * run.num_workers)
+            plain(i + 1, seen * run.plan.num_workers)
         if c.log_interval and (i + 1) % c.log_interval == 0:
             # MXNet's Speedometer format (0-based epoch), which tools/parse_log.py and people's
             # scripts read: the running figures of this epoch so far.
             log.info('Epoch[%d] Batch [%d]\tSpeed: %.2f samples/sec\taccuracy=%f\t'
                      'cross-entropy=%f', epoch, i + 1,
-                     seen * run.num_workers / max(time.time() - tic, 1e-9), 1 - wrong / seen,
+                     seen * run.plan.num_workers / max(time.time() - tic, 1e-9), 1 - wrong / seen,
                      loss_sum / seen)
     mx.nd.waitall()
     seconds = time.time() - tic
     if bar is not None:
         bar.close()
     loss_sum, wrong, seen, seconds = sync.sum([loss_sum, wrong, seen, seconds])
-    seconds /= run.num_workers
+    seconds /= run.plan.num_workers
     return dict(epoch=epoch + 1, lr=lr, train_loss=loss_sum / max(seen, 1),
                 train_error=100.0 * wrong / max(seen, 1), seconds=round(seconds, 3),
                 images_per_sec=round(seen / max(seconds, 1e-9), 2))
@@ -554,38 +437,31 @@ def log_epoch(epoch, rec, epochs):
 
 def finish(run, net, history, nparams, best_error, best_epoch):
     """Export best and last models and write summary.json (rank 0); returns the summary."""
-    if not run.is_chief:
+    if not run.plan.is_chief:
         return None
-    last_epoch = history[-1]['epoch'] if history else (run.resume_meta or {}).get('epoch', 0)
-    export(run, net, 'last', last_epoch)
-    best_pointer = os.path.join(run.save_dir, rundir.BEST)
-    if not os.path.exists(best_pointer) and run.resume_dir:
-        best_pointer = os.path.join(run.resume_dir, rundir.BEST)
+    last_epoch = history[-1]['epoch'] if history else (run.plan.resume_meta or {}).get('epoch', 0)
+    export(run, net, rundir.LAST_EXPORT, last_epoch)
+    best_pointer = os.path.join(run.plan.save_dir, rundir.BEST)
+    if not os.path.exists(best_pointer) and run.plan.resume_dir:
+        best_pointer = os.path.join(run.plan.resume_dir, rundir.BEST)
     if os.path.exists(best_pointer):  # again: a run resumed into a new folder has none yet
         export_best(run, best_pointer)
     final = history[-1] if history else {}
-    summary = dict(run.identity(), args=run.recorded_config(), precision=run.precision,
-                   extended=run.extensions(),
+    summary = dict(run.plan.identity(), args=run.plan.recorded_config(), precision=run.precision,
+                   extended=run.plan.extensions(),
                    params=nparams,
                    epochs=last_epoch, final_test_error=final.get('test_error'),
                    best_test_error=None if best_error == float('inf') else best_error,
                    best_epoch=best_epoch, final_train_loss=final.get('train_loss'))
-    if run.classes > 10:
+    if run.plan.classes > 10:
         summary['final_test_top5_error'] = final.get('test_top5_error')
         summary['best_test_top5_error'] = next(
             (r.get('test_top5_error') for r in history if r['epoch'] == best_epoch), None)
-    rundir.write_summary(run.save_dir, summary)
+    rundir.write_summary(run.plan.save_dir, summary)
     log.info('done: final test error %s%%, best %s%% (epoch %d); %s',
              format_error(summary['final_test_error']), format_error(summary['best_test_error']),
-             best_epoch, run.save_dir)
+             best_epoch, run.plan.save_dir)
     return summary
-
-
-def kept(epoch, save_dir):
-    if epoch == 0:
-        return 'no checkpoint had been written to %s yet, so there is nothing to resume' % save_dir
-    return ('the last good checkpoint (epoch %d) is intact in %s: continue with --resume %s'
-            % (epoch, save_dir, save_dir))
 
 
 def export_best(run, pointer):
@@ -594,29 +470,28 @@ def export_best(run, pointer):
     pools differently for training, and a run must compute the same whether or not it exported
     on the way)."""
     meta, folder = rundir.locate(pointer)
-    best = build.network(run.config, run.classes)
-    best.load_parameters(os.path.join(folder, meta['params']), ctx=run.contexts[0])
-    export(run, best, 'best', meta['epoch'])
+    best = build.network(run.plan.model)
+    best.load_parameters(os.path.join(folder, meta['params']), ctx=run.plan.contexts[0])
+    export(run, best, rundir.BEST_EXPORT, meta['epoch'])
 
 
 def export(run, net, name, epoch):
     """RUN/name-symbol.json + -NNNN.params + -meta.json (with how to feed the model)."""
-    prefix = os.path.join(run.save_dir, name)
+    prefix = rundir.export_prefix(run.plan.save_dir, name)
     try:
-        _, params = export_model(net, prefix, epoch=epoch,
-                                 input_shape=(1,) + tuple(run.info['image_shape']),
-                                 ctx=run.contexts[0],
-                                 metadata=dict(run.identity(), classes=run.classes),
-                                 mean=run.info['mean'], std=run.info['std'])
+        export_model(net, prefix, epoch=epoch, input_shape=(1,) + run.plan.image_shape,
+                     ctx=run.plan.contexts[0],
+                     metadata=dict(run.plan.identity(), classes=run.plan.classes),
+                     mean=run.plan.mean, std=run.plan.std)
     except mx.base.MXNetError as e:
         if 'Write' not in str(e):
             raise
         raise rundir.write_error(prefix, e) from None
     # An earlier export under this prefix (before a --resume) would otherwise be what
     # evaluate.py picks when it looks for the newest prefix-NNNN.params.
-    for old in glob.glob(glob.escape(prefix) + '-[0-9][0-9][0-9][0-9].params'):
-        if os.path.abspath(old) != os.path.abspath(params):
-            os.remove(old)
+    for old in exported_epochs(prefix):
+        if old != epoch:
+            os.remove(export_file(prefix, 'params', old))
 
 
 def format_error(value):

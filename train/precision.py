@@ -91,7 +91,7 @@ def init_amp(dtype):
 def decide(mode, contexts, spec, batch_size, recorded=None):
     """The precision a run trains in, as recorded in its folder: dict(amp=mode, dtype=...,
     source=..., images_per_sec=... when measured). `spec`: (name, kwargs, family, full
-    kwargs) of the network (build.model_spec); `batch_size`: per device; `recorded`: the
+    kwargs) of the network (train/plan.py's ModelSpec); `batch_size`: per device; `recorded`: the
     `precision` of the checkpoint a run resumes from, which it keeps (a run must not change
     precision half-way, and resume stays bit-exact)."""
     if mode is None:

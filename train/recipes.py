@@ -6,7 +6,9 @@ Paper, Section 4 and the authors' train_model.py / train_imagenet.py: SGD with N
 training (CIFAR, SVHN) or every 30 epochs (ImageNet). Total batch 64 (CIFAR, SVHN; 2 GPUs x 32)
 or 256 (ImageNet). The digits and Fashion-MNIST recipes are ours.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+
+from dmrnet.train.schedule import describe
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,17 @@ class Recipe:
     log_interval: int = 50   # batches between log lines (0: none)
     # Architecture defaults that complete a bare family (never override a preset's own).
     family_defaults: tuple = ()
+
+    def settings(self):
+        """The TrainConfig fields this recipe sets, by name: every field but where the recipe
+        applies (`datasets`, `script`). The one list TrainConfig.for_dataset and the command
+        line's defaults are derived from."""
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if f.name not in WHERE_FIELDS}
+
+
+# Fields that say where a recipe applies rather than how it trains.
+WHERE_FIELDS = ('datasets', 'script')
 
 
 RECIPES = {
@@ -55,24 +68,12 @@ def recipe_for(dataset):
                      % (dataset, ', '.join(d for r in RECIPES.values() for d in r.datasets)))
 
 
-def lr_steps(epochs, schedule='fractions', steps=None):
-    """Epochs after which the learning rate is multiplied by the factor."""
-    if steps:
-        return sorted(int(s) for s in steps)
-    if schedule == 'every30':
-        return list(range(30, epochs, 30))
-    if schedule == 'fractions':
-        return sorted({int(round(epochs * f)) for f in (0.5, 0.75, 0.875)} - {0})
-    raise ValueError('unknown lr schedule %r: use fractions or every30' % (schedule,))
-
-
 def markdown_table():
     """README's recipe table."""
     rows = ['| datasets | script | default model | epochs | total batch | lr schedule | '
             'optimizer | wd |', '|---|---|---|---|---|---|---|---|']
     for r in RECIPES.values():
-        sched = {'fractions': '%g, /10 at 1/2, 3/4, 7/8' % r.lr,
-                 'every30': '%g, /10 every 30 epochs' % r.lr}[r.lr_schedule]
+        sched = describe(r.lr, r.lr_schedule)
         rows.append('| %s | `%s` | %s | %d | %d | %s | %s, momentum %g | %g |'
                     % (', '.join(r.datasets), r.script, r.model, r.epochs, r.batch_size, sched,
                        'Nesterov SGD' if r.optimizer == 'nag' else r.optimizer, r.momentum,

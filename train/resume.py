@@ -14,8 +14,8 @@ Flags outside RESULT_FIELDS do not change the result and may differ: where the d
 (--data-dir, packs by path), logging and progress, TensorBoard, checkpoint frequency, which
 devices (as long as each device sees the same batch), the KVStore.
 """
-from dmrnet.train.config import flag
-from dmrnet.utils.devices import parse_devices
+from dmrnet.train.errors import flag
+from dmrnet.utils.devices import device_count
 
 # TrainConfig fields whose value changes what a run computes.
 # The training recipe among them: what runs compared in one table must share.
@@ -49,8 +49,7 @@ def _amp(value):
 
 def per_device_batch(args):
     """Images each device sees in a step (workers aside), from recorded or current args."""
-    devices = len(parse_devices(args.get('gpus') or '')) or int(args.get('cpus') or 1)
-    return args['batch_size'] // devices
+    return args['batch_size'] // device_count(args.get('gpus'), args.get('cpus'))
 
 
 def inherit(config, recorded, given):

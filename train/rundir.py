@@ -10,6 +10,10 @@ Each file is renamed into place only once complete (parameters only after readin
 the pointers move only after their files exist, and older pairs are deleted last; the files of
 a checkpoint that failed half-way are deleted too. A kill or a full disk at any moment therefore
 leaves last.json naming a complete, loadable checkpoint, and no stray files.
+
+Only writing and reading checkpoints needs MXNet (imported there): the tools that read what runs
+left behind (the experiment runner and report, the GPU check's parent process) read the folder
+through this module without loading it.
 """
 import errno
 import fcntl
@@ -18,12 +22,29 @@ import json
 import os
 import re
 
-import mxnet as mx
-
+from dmrnet.train.errors import CheckpointError, FolderInUse, mxnet_reason
 from dmrnet.utils.files import atomic_path, disk_nearly_full, write_json, write_jsonl
 
-class CheckpointError(Exception):
-    """A checkpoint that cannot be used (missing, unreadable, another model's)."""
+# Every file name of a run folder, here and nowhere else.
+LOG, SUMMARY, LAST, BEST = 'log.jsonl', 'summary.json', 'last.json', 'best.json'
+TRAIN_LOG = 'train.log'          # the run's log lines (rank 0)
+OUTPUT = 'train.out'             # stdout and stderr of a run the experiment runner started
+RUNNER_RECORD = 'run.json'       # the experiment runner's description of the run
+CURVES = 'curves.png'            # Figure 7-style curves, redrawn after every epoch
+LOCK = '.lock'
+BEST_EXPORT, LAST_EXPORT = 'best', 'last'   # prefixes of the exported models
+CHECKPOINT = 'ckpt-%04d'         # NNNN = epochs completed; .params and .states
+CHECKPOINTS = 'ckpt-*'
+PARTIAL = '.*.partial*'          # a write a kill interrupted (utils/files.atomic_path)
+
+
+def export_prefix(run_dir, which):
+    """The prefix of the run's exported model `which` ('best' or 'last'): PREFIX-symbol.json,
+    PREFIX-NNNN.params, PREFIX-meta.json."""
+    if which not in (BEST_EXPORT, LAST_EXPORT):
+        raise ValueError('a run exports %s and %s, not %r' % (BEST_EXPORT, LAST_EXPORT, which))
+    return os.path.join(run_dir, which)
+
 
 
 def write_error(path, err):
@@ -37,6 +58,7 @@ def write_error(path, err):
 def save_params(net, path):
     """Write and read back: the C++ writer does not report an error when closing the file, so a
     disk that fills up on the last buffered bytes would otherwise leave a truncated file."""
+    import mxnet as mx
     expected = set(net._collect_params_with_prefix())
     with atomic_path(path) as tmp:
         try:
@@ -51,6 +73,7 @@ def save_params(net, path):
 
 def save_states(trainer, path):
     """The optimizer states (momentum), in MXNet's array format rather than a pickle."""
+    import mxnet as mx
     from dmrnet.train.distributed import trainer_states
     arrays = trainer_states(trainer)
     with atomic_path(path) as tmp:
@@ -66,6 +89,7 @@ def save_states(trainer, path):
 def load_states(trainer, path):
     """Restore optimizer states written by save_states; CheckpointError when the file is not
     one (damaged, or another program's)."""
+    import mxnet as mx
     from dmrnet.train.distributed import restore_trainer_states
     try:
         arrays = mx.nd.load(path)
@@ -73,14 +97,13 @@ def load_states(trainer, path):
             raise ValueError('no named arrays')
         restore_trainer_states(trainer, arrays)
     except (mx.base.MXNetError, ValueError) as e:
-        from dmrnet.train.build import mxnet_reason
         reason = mxnet_reason(e) if isinstance(e, mx.base.MXNetError) else str(e)
         raise CheckpointError('unreadable optimizer states %s (%s)' % (path, reason)) from None
 
 
 def save(save_dir, net, trainer, meta, is_best, with_states=True):
     """Write checkpoint `meta['epoch']` and move last (and best) onto it."""
-    stem = 'ckpt-%04d' % meta['epoch']
+    stem = CHECKPOINT % meta['epoch']
     meta = dict(meta, params=stem + '.params', states=stem + '.states' if with_states else None)
     try:
         save_params(net, os.path.join(save_dir, meta['params']))
@@ -117,11 +140,12 @@ def checkpoint_files(save_dir):
 def _prune(save_dir):
     keep = _referenced(save_dir)
     # Temporary files of writes a kill interrupted (this process writes nothing meanwhile).
-    stale = glob.glob(os.path.join(save_dir, '.*.partial*'))
-    for path in glob.glob(os.path.join(save_dir, 'ckpt-*')) + stale:
-        if os.path.basename(path) not in keep:
+    stale = glob.glob(os.path.join(save_dir, PARTIAL))
+    checkpoints = glob.glob(os.path.join(save_dir, CHECKPOINTS))
+    for name in checkpoints + stale:
+        if os.path.basename(name) not in keep:
             try:
-                os.remove(path)
+                os.remove(name)
             except OSError:
                 pass
 
@@ -129,13 +153,13 @@ def _prune(save_dir):
 def locate(spec):
     """A run folder, a pointer/.json or a .params -> (metadata dict, folder)."""
     if os.path.isdir(spec):
-        path = os.path.join(spec, 'last.json')
+        path = os.path.join(spec, LAST)
     elif spec.endswith('.params') or spec.endswith('.states'):
         m = re.match(r'(.*)\.(params|states)$', spec)
         path = m.group(1) + '.json'
         if not os.path.exists(path):  # ckpt-NNNN.params: find the pointer naming it
             folder = os.path.dirname(spec) or '.'
-            for name in ('last.json', 'best.json'):
+            for name in (LAST, BEST):
                 p = os.path.join(folder, name)
                 if os.path.exists(p) and _load(p).get('params') == os.path.basename(spec):
                     path = p
@@ -174,25 +198,30 @@ def model_record(params_path):
     run is of the run's model). A dict with model, kwargs (the model's arguments), dataset,
     classes, fused, mean and std (None: the data set's) and source (the record read), or None
     when there is no record."""
-    from dmrnet.symbols.deploy import meta_path
+    from dmrnet.symbols.deploy import meta_path, read_export_meta
     m = re.match(r'(.*)-\d{4}\.params$', params_path)
-    candidates = [meta_path(m.group(1))] if m else []
-    folder = os.path.dirname(os.path.abspath(params_path))
-    candidates += [os.path.join(folder, name) for name in (LAST, BEST)]
-    for path in candidates:
+    records = []
+    if m:
         try:
-            with open(path) as f:
-                record = json.load(f)
-            model = record['model']
-        except (OSError, ValueError, KeyError, TypeError):
+            records.append((meta_path(m.group(1)), read_export_meta(m.group(1))))
+        except ValueError:
+            pass  # a damaged meta file: the run folder's pointers may still say
+    folder = os.path.dirname(os.path.abspath(params_path))
+    for name in (LAST, BEST):
+        try:
+            records.append((os.path.join(folder, name), _load(os.path.join(folder, name))))
+        except CheckpointError:
+            pass
+    for source, record in records:
+        if not isinstance(record, dict) or not isinstance(record.get('model'), str):
             continue
         kwargs = record.get('model_kwargs', record.get('kwargs')) or {}
         # the normalisation the weights were trained with: an export's input description, or
         # the run's --rgb-mean/--rgb-std (None: the data set's own)
         fed = record.get('input') or record.get('args') or {}
-        return dict(model=model, kwargs=dict(kwargs), dataset=record.get('dataset'),
+        return dict(model=record['model'], kwargs=dict(kwargs), dataset=record.get('dataset'),
                     classes=record.get('classes'), fused=bool(record.get('fused')),
-                    mean=fed.get('mean'), std=fed.get('std'), source=path)
+                    mean=fed.get('mean'), std=fed.get('std'), source=source)
     return None
 
 
@@ -208,8 +237,6 @@ def _load(path):
 
 # ------------------------------------------------------------------------------------------
 # log.jsonl and summary.json
-
-LOG, SUMMARY, LAST, BEST = 'log.jsonl', 'summary.json', 'last.json', 'best.json'
 
 
 def read_log(run_dir, upto=None):
@@ -292,12 +319,6 @@ def model_name(run_dir):
 
 # ------------------------------------------------------------------------------------------
 # One run, one process
-
-LOCK = '.lock'
-
-
-class FolderInUse(CheckpointError):
-    """Another live process holds the run folder."""
 
 
 class FolderLock:

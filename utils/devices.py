@@ -18,8 +18,15 @@ def parse_devices(spec):
     return ids
 
 
+def device_count(spec, cpus=1):
+    """How many devices a run on `spec` (GPUs) or else `cpus` CPU contexts uses: what a batch
+    is split over."""
+    return len(parse_devices(spec)) or int(cpus or 1)
+
+
 def contexts(spec, cpus=1):
-    """The MXNet contexts of a device string: GPUs when it names any, else `cpus` CPU contexts."""
+    """The MXNet contexts of a device string: GPUs when it names any, else `cpus` CPU contexts
+    (several CPU contexts run the multi-device code paths on one machine)."""
     import mxnet as mx
     gpus = parse_devices(spec)
-    return [mx.gpu(g) for g in gpus] if gpus else [mx.cpu(i) for i in range(cpus)]
+    return [mx.gpu(g) for g in gpus] if gpus else [mx.cpu(i) for i in range(int(cpus or 1))]

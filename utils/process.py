@@ -6,9 +6,11 @@ dies. The signal is SIGKILL: a training process blocked in C++ (a KVStore waitin
 that is gone) never returns to Python to run a SIGTERM handler, and one that does may then hang
 in the KVStore's exit barrier; checkpoints are written atomically, so nothing is lost by it.
 """
+import contextlib
 import ctypes
 import os
 import signal
+import threading
 
 PR_SET_PDEATHSIG = 1
 
@@ -32,3 +34,27 @@ def end_with_parent():
         if os.getppid() != parent:  # the parent died before the request took effect
             os._exit(1)
     return in_child
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler or `kill` ending the process), raised where Ctrl-C would be, so that
+    it unwinds the same way: every clean-up on the way runs. Exit status 143."""
+    status = 128 + signal.SIGTERM
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    """Within it, SIGTERM raises Terminated in the main thread (Python delivers signals only
+    there; elsewhere this does nothing)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
