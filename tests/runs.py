@@ -1,27 +1,40 @@
-"""Reading a run folder in the training tests: its log, its last checkpoint, and the parameters
-a run starts from; and waiting for processes to end."""
-import json
+"""What the training tests read of a run folder beyond dmrnet.train.rundir, and waiting for
+processes to end."""
 import os
+
+from dmrnet.train import rundir
 
 
 def records(save_dir):
-    """log.jsonl of a run folder."""
-    with open(os.path.join(str(save_dir), 'log.jsonl')) as f:
-        return [json.loads(line) for line in f]
+    """The epoch records of a run's log (rundir.read_log), which must hold nothing else.
+    read_log forgives a rewritten epoch or a bad line, as a resume must; a test that counts the
+    epochs a run logged must see the ones it wrote twice."""
+    save_dir = str(save_dir)
+    found = rundir.read_log(save_dir)
+    with open(os.path.join(save_dir, rundir.LOG)) as f:
+        lines = f.read().splitlines()
+    assert len(lines) == len(found), 'log lines beside its records: %r' % lines
+    return found
 
 
 def last_checkpoint(save_dir):
-    """(metadata, parameters as numpy, raw trainer-state bytes) of a run's last.json."""
+    """(metadata, parameters as numpy, raw optimizer-state bytes or None) of the checkpoint a
+    run folder's pointer names."""
     import mxnet as mx
-    with open(os.path.join(str(save_dir), 'last.json')) as f:
-        meta = json.load(f)
-    params = {k: v.asnumpy() for k, v in
-              mx.nd.load(os.path.join(str(save_dir), meta['params'])).items()}
+    meta, folder = rundir.locate(str(save_dir))
+    params = {k: v.asnumpy() for k, v in mx.nd.load(os.path.join(folder, meta['params'])).items()}
     states = None
     if meta.get('states'):
-        with open(os.path.join(str(save_dir), meta['states']), 'rb') as f:
+        with open(os.path.join(folder, meta['states']), 'rb') as f:
             states = f.read()
     return meta, params, states
+
+
+def exported(save_dir, which, kind, epoch=0):
+    """The path of file `kind` ('symbol', 'params', 'meta') of a run's export `which`
+    (rundir.BEST_EXPORT or rundir.LAST_EXPORT)."""
+    from dmrnet.symbols.deploy import export_file
+    return export_file(rundir.export_prefix(str(save_dir), which), kind, epoch)
 
 
 def initial_params(seed, model, **kwargs):

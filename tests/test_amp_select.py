@@ -11,9 +11,10 @@ import sys
 import mxnet as mx
 import pytest
 
-from dmrnet.train import ampselect, precision
+from dmrnet.train import ampselect, precision, rundir
 from dmrnet.train.cli import make_parser, parse_config
-from dmrnet.train.config import ConfigError, TrainConfig
+from dmrnet.train.config import TrainConfig
+from dmrnet.train.errors import ConfigError
 from runs import last_checkpoint
 
 from checkout import REPO  # noqa: E402
@@ -131,52 +132,56 @@ def test_measurement_in_children(cache):
     assert len(json.loads((cache / ampselect.CACHE_NAME).read_text())) == 1
 
 
-def _seed_cache(cache, chosen, batch=16):
-    key = ampselect.cache_key('resnet', {'L': 3, 'classes': 10}, batch)
+def _seed_cache(cache, chosen, tiny_run):
+    """The cache's one entry, for the tiny run's network and batch, chose `chosen`."""
+    tiny = tiny_run.TINY
+    key = ampselect.cache_key(tiny['model'], {'L': tiny['L'], 'classes': 10}, tiny['batch_size'])
     cache.mkdir(exist_ok=True)
     (cache / ampselect.CACHE_NAME).write_text(json.dumps({key: dict(
         chosen=chosen, images_per_sec={'float32': 100.0, 'bfloat16': 70.0 if chosen ==
                                        'float32' else 140.0}, date='2026-12-06 00:00:00')}))
 
 
-def _train(digits, save_dir, cache, *extra):
-    argv = ['train/digits.py', '--amp', '--data-dir', digits, '--save-dir', str(save_dir),
-            '--model', 'resnet', '--L', '3', '--max-batches', '3', '--batch-size', '16',
-            '--max-val-batches', '2', '--lr-steps', '100', '--no-progress'] + list(extra)
-    env = dict(os.environ, DMRNET_CACHE_DIR=str(cache))
-    r = subprocess.run([sys.executable] + argv, cwd=REPO, env=env, capture_output=True,
-                       text=True, timeout=TIMEOUT)
-    assert r.returncode == 0, r.stderr[-3000:]
-    return r
+AMP = ['--amp', '--lr-steps', 100]
+
+
+def _cached(cache):
+    """The children's environment: the test's cache, and this process's OpenMP threads (the
+    tiny run's one thread is not forced): the cache key, made here, holds the thread count."""
+    return dict(os.environ, DMRNET_CACHE_DIR=str(cache))
 
 
 @needs_bf16
-def test_float32_chosen_recorded_and_kept_on_resume(digits, tmp_path, cache):
+def test_float32_chosen_recorded_and_kept_on_resume(tiny_run, tmp_path, cache):
     """Where bfloat16 measured slower, --amp trains float32 (no AMP), says so in one line with
     both figures, records it; the resumed run keeps float32 although the cache now says
     bfloat16."""
-    _seed_cache(cache, 'float32')
+    _seed_cache(cache, 'float32', tiny_run)
     run = tmp_path / 'run'
-    r = _train(digits, run, cache, '--epochs', '1')
+    r = tiny_run.subprocess(run, *AMP, env=_cached(cache), timeout=TIMEOUT)
+    assert r.returncode == 0, r.stderr[-3000:]
     assert 'Using AMP' not in r.stderr
     lines = [line for line in r.stderr.splitlines() if '--amp:' in line]
     assert len(lines) == 1 and '70.0' in lines[0] and '100.0' in lines[0], lines
     meta, _, _ = last_checkpoint(run)
     assert meta['precision']['dtype'] == 'float32' and meta['precision']['source'] == 'cached'
-    summary = json.loads((run / 'summary.json').read_text())
+    summary = rundir.read_summary(str(run))
     assert summary['precision'] == meta['precision']
-    assert '--amp: training in float32' in (run / 'train.log').read_text()
+    assert '--amp: training in float32' in (run / rundir.TRAIN_LOG).read_text()
 
-    _seed_cache(cache, 'bfloat16')
-    r = _train(digits, run, cache, '--epochs', '2', '--resume', str(run))
+    _seed_cache(cache, 'bfloat16', tiny_run)
+    r = tiny_run.subprocess(run, *AMP, '--epochs', 2, '--resume', run, env=_cached(cache),
+                            timeout=TIMEOUT)
+    assert r.returncode == 0, r.stderr[-3000:]
     assert 'Using AMP' not in r.stderr and 'as the run trained before it was resumed' in r.stderr
-    assert json.loads((run / 'summary.json').read_text())['precision'] == meta['precision']
+    assert rundir.read_summary(str(run))['precision'] == meta['precision']
 
 
 @needs_bf16
-def test_bfloat16_chosen_and_recorded(digits, tmp_path, cache):
-    _seed_cache(cache, 'bfloat16')
-    r = _train(digits, tmp_path / 'run', cache, '--epochs', '1')
+def test_bfloat16_chosen_and_recorded(tiny_run, tmp_path, cache):
+    _seed_cache(cache, 'bfloat16', tiny_run)
+    r = tiny_run.subprocess(tmp_path / 'run', *AMP, env=_cached(cache), timeout=TIMEOUT)
+    assert r.returncode == 0, r.stderr[-3000:]
     assert 'Using AMP' in r.stderr and '--amp: bfloat16 (140.0 images/s' in r.stderr
-    summary = json.loads((tmp_path / 'run' / 'summary.json').read_text())
+    summary = rundir.read_summary(str(tmp_path / 'run'))
     assert summary['precision']['dtype'] == 'bfloat16'

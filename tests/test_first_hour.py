@@ -5,23 +5,16 @@ the launcher's tags beside the training's ranks."""
 import io
 import logging
 import os
-import subprocess
 import sys
 
 import pytest
 
-from dmrnet.train import TrainConfig, cli, config as config_module, loop
-from dmrnet.train.build import UserError
+from dmrnet.train import TrainConfig, cli, loop
+from dmrnet.train.errors import ConfigError, command_line
+from dmrnet.train.errors import UserError
 from dmrnet.utils import places
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def tiny(digits, save_dir, **overrides):
-    return TrainConfig.for_dataset('digits', data_dir=digits, save_dir=str(save_dir),
-                                   model='resnet', L=3, batch_size=16, epochs=1, max_batches=3,
-                                   max_val_batches=2, num_data_threads=1, progress=False,
-                                   **overrides)
+from checkout import REPO
 
 
 class Messages(logging.Handler):
@@ -56,12 +49,13 @@ def test_plain_progress_at_most_every_period(monkeypatch):
     assert lines == ['epoch 1/8 training: batch %d of 10, 6 images/s' % b for b in (3, 6, 9)]
 
 
-def test_redirected_run_logs_progress_and_unambiguous_epochs(digits, tmp_path, monkeypatch,
+def test_redirected_run_logs_progress_and_unambiguous_epochs(tiny_run, tmp_path, monkeypatch,
                                                              messages):
     monkeypatch.setattr(sys.stderr, 'isatty', lambda: False, raising=False)
     monkeypatch.setattr(loop.PlainProgress.__init__, '__defaults__',
                         (0, loop.time.time))  # every batch but the last
-    loop.fit(tiny(digits, tmp_path / 'run'))
+    # A batch between the first and the last, and a test line before the last test batch.
+    loop.fit(tiny_run.config(tmp_path / 'run', max_batches=3, max_val_batches=2))
     assert 'epoch 1/1 training: batch 1 of 3' in ' '.join(messages)
     assert any(m.startswith('epoch 1/1 training: batch 2 of 3, ') and m.endswith(' images/s')
                for m in messages)
@@ -72,45 +66,41 @@ def test_redirected_run_logs_progress_and_unambiguous_epochs(digits, tmp_path, m
     assert 'Epoch[0] Validation-accuracy=' in ' '.join(messages)  # MXNet's 0-based, kept
 
 
-def test_terminal_gets_no_plain_lines(digits, tmp_path, monkeypatch, messages):
+def test_terminal_gets_no_plain_lines(tiny_run, tmp_path, monkeypatch, messages):
     monkeypatch.setattr(sys.stderr, 'isatty', lambda: True, raising=False)
     monkeypatch.setattr(loop.PlainProgress.__init__, '__defaults__', (0, loop.time.time))
-    loop.fit(tiny(digits, tmp_path / 'run'))
+    loop.fit(tiny_run.config(tmp_path / 'run'))
     assert not any(' batch 1 of ' in m for m in messages)
 
 
 def test_training_doc_says_mxnet_counts_from_zero():
-    text = open(os.path.join(ROOT, 'docs', 'TRAINING.md')).read()
+    text = open(os.path.join(REPO, 'docs', 'TRAINING.md')).read()
     assert 'epoch 3/8' in text and 'Epoch[2]' in text
 
 
 # -- errors worded for the surface in use
 
-def test_api_error_names_the_field_cli_the_flag(digits, tmp_path, capsys):
+def test_api_error_names_the_field_cli_the_flag(tiny_run, tmp_path, capsys):
     save = tmp_path / 'run'
-    loop.fit(tiny(digits, save))
+    loop.fit(tiny_run.config(save))
     with pytest.raises(UserError) as e:
-        loop.fit(tiny(digits, save))
+        loop.fit(tiny_run.config(save))
     message = str(e.value)
     assert message.startswith("save_dir='%s' already holds a run: continue it with resume='%s'"
                                % (save, save)), message
     assert '--' not in message
-    from dmrnet.train.digits import parser
-    with pytest.raises(SystemExit) as e:
-        cli.main(parser(), ['--data-dir', digits, '--save-dir', str(save), '--model', 'resnet',
-                            '--L', '3', '--no-progress'])
-    err = capsys.readouterr().err
-    assert e.value.code == 2 and '--save-dir %s already holds a run: continue it with ' \
-        '--resume %s' % (save, save) in err
+    code, err = tiny_run.main(save, capsys=capsys)
+    assert code == 2 and '--save-dir %s already holds a run: continue it with ' \
+        '--resume %s' % (save, save) in '\n'.join(err)
 
 
 def test_api_validation_names_fields():
-    with pytest.raises(config_module.ConfigError, match=r"^epochs=0: must be a whole number"):
+    with pytest.raises(ConfigError, match=r"^epochs=0: must be a whole number"):
         TrainConfig.for_dataset('digits', epochs=0).validate()
-    with config_module.command_line():
-        with pytest.raises(config_module.ConfigError, match=r"^--epochs 0: must be a whole"):
+    with command_line():
+        with pytest.raises(ConfigError, match=r"^--epochs 0: must be a whole"):
             TrainConfig.for_dataset('digits', epochs=0).validate()
-    with pytest.raises(config_module.ConfigError, match=r'^export_only needs resume$'):
+    with pytest.raises(ConfigError, match=r'^export_only needs resume$'):
         TrainConfig.for_dataset('digits', export_only=True).validate()
 
 
@@ -122,10 +112,10 @@ def test_defaults_follow_one_rule(tmp_path, monkeypatch):
     bare.mkdir()
     monkeypatch.chdir(bare)
     repo = places.checkout()
-    assert repo == ROOT  # the editable checkout the tests run from
-    assert default_data_dir('fashion_val') == os.path.join(ROOT, 'data', 'fashion')
+    assert repo == REPO  # the editable checkout the tests run from
+    assert default_data_dir('fashion_val') == os.path.join(REPO, 'data', 'fashion')
     assert TrainConfig.for_dataset('digits').default_save_dir() == \
-        os.path.join(ROOT, 'runs', 'digits-dmrnet-s0')
+        os.path.join(REPO, 'runs', 'digits-dmrnet-s0')
     own = tmp_path / 'project'
     (own / 'data').mkdir(parents=True)
     monkeypatch.chdir(own)
@@ -134,38 +124,39 @@ def test_defaults_follow_one_rule(tmp_path, monkeypatch):
         os.path.join('runs', 'digits-dmrnet-s0')
 
 
-def test_failed_start_leaves_no_empty_folders(digits, tmp_path, monkeypatch):
-    def broken(config, classes):
+def test_failed_start_leaves_no_empty_folders(tiny_run, tmp_path, monkeypatch):
+    def broken(spec):
         raise UserError('no network today')
     monkeypatch.setattr(loop.build, 'network', broken)
     save = tmp_path / 'new' / 'runs' / 'x'
     with pytest.raises(UserError):
-        loop.fit(tiny(digits, save))
+        loop.fit(tiny_run.config(save))
     assert not (tmp_path / 'new').exists()
     (tmp_path / 'kept').mkdir()
     (tmp_path / 'kept' / 'other').write_text('someone else\'s')
     with pytest.raises(UserError):
-        loop.fit(tiny(digits, tmp_path / 'kept' / 'x'))
+        loop.fit(tiny_run.config(tmp_path / 'kept' / 'x'))
     assert sorted(os.listdir(tmp_path / 'kept')) == ['other']
 
 
 def test_failed_download_leaves_no_empty_folder(tmp_path, monkeypatch):
     import urllib.request
-    from dmrnet.data import common
+    from dmrnet.data import sources
+    from dmrnet.data.errors import DataError
 
     def offline(*args, **kwargs):
         raise OSError('network is unreachable')
     monkeypatch.delenv('DMRNET_NO_DOWNLOAD', raising=False)
     monkeypatch.setattr(urllib.request, 'urlopen', offline)
     dest = tmp_path / 'data' / 'cifar10' / 'cifar-10-python.tar.gz'
-    with pytest.raises(common.DataError, match='download failed'):
-        common.download('http://example.invalid/x.tar.gz', str(dest), ' ' * 32, 'fix')
+    with pytest.raises(DataError, match='download failed'):
+        sources.download('http://example.invalid/x.tar.gz', str(dest), ' ' * 32, 'fix')
     assert os.listdir(tmp_path) == []
     (tmp_path / 'data' / 'svhn').mkdir(parents=True)
     (tmp_path / 'data' / 'svhn' / 'train_32x32.mat').write_text('a verified first file')
-    with pytest.raises(common.DataError):
-        common.download('http://example.invalid/y', str(tmp_path / 'data' / 'svhn' / 'y'),
-                        ' ' * 32, 'fix')
+    with pytest.raises(DataError):
+        sources.download('http://example.invalid/y', str(tmp_path / 'data' / 'svhn' / 'y'),
+                         ' ' * 32, 'fix')
     assert os.listdir(tmp_path / 'data' / 'svhn') == ['train_32x32.mat']
 
 
@@ -190,7 +181,7 @@ def test_num_gpus_with_gpus_is_one_line(capsys):
 
 def test_readme_lists_what_is_accepted():
     from dmrnet.train.cifar import parser
-    text = open(os.path.join(ROOT, 'README.md')).read()
+    text = open(os.path.join(REPO, 'README.md')).read()
     section = text.split('### Coming from GluonCV')[1].split('\n## ')[0]
     flags = {o for a in parser()._actions for o in a.option_strings}
     import re

@@ -14,8 +14,8 @@ import sys
 import numpy as np
 import pytest
 
-from dmrnet.train import precision
-from runs import initial_params, last_checkpoint, records
+from dmrnet.train import precision, rundir
+from runs import exported, initial_params, last_checkpoint, records
 
 from checkout import REPO  # noqa: E402
 
@@ -48,10 +48,10 @@ NO_BF16 = precision.no_bfloat16_reason()
 @pytest.mark.skipif(NO_BF16 is not None, reason='%s: test_amp_refused_without_native_bfloat16 '
                     'runs instead' % NO_BF16)
 @pytest.mark.parametrize('path', ['bfloat16', 'loss-scaling'])
-def test_amp_path_trains_checkpoints_and_exports(digits, tmp_path, path):
-    argv = ['--amp', 'force', '--data-dir', digits, '--save-dir', str(tmp_path), '--model',
-            'resnet', '--L', '3', '--epochs', '2', '--max-batches', '4', '--batch-size', '16',
-            '--max-val-batches', '2', '--lr-steps', '100', '--no-progress']
+def test_amp_path_trains_checkpoints_and_exports(tiny_run, tmp_path, path):
+    # 2 epochs of 4 batches: the steps the loss-scaling path counts.
+    argv = tiny_run.argv(tmp_path, '--amp', 'force', '--epochs', 2, '--max-batches', 4,
+                         '--max-val-batches', 2, '--lr-steps', 100)
     r = subprocess.run([sys.executable, '-c', CHILD, path] + argv, cwd=REPO,
                        capture_output=True, text=True, timeout=200)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -75,17 +75,18 @@ def test_amp_path_trains_checkpoints_and_exports(digits, tmp_path, path):
     else:  # bfloat16 has float32's exponent range: no loss scaling
         assert 'scaled 0 losses by []' in r.stdout
     assert 'digits test error: ' in r.stdout
-    for f in ('last-symbol.json', 'last-0002.params', 'best-symbol.json', 'summary.json'):
-        assert os.path.exists(os.path.join(str(tmp_path), f)), f
+    for f in (exported(tmp_path, rundir.LAST_EXPORT, 'symbol'),
+              exported(tmp_path, rundir.LAST_EXPORT, 'params', 2),
+              exported(tmp_path, rundir.BEST_EXPORT, 'symbol'),
+              os.path.join(str(tmp_path), rundir.SUMMARY)):
+        assert os.path.exists(f), f
 
 
 @pytest.mark.skipif(NO_BF16 is None, reason='this CPU computes bfloat16: '
                     'test_amp_path_trains_checkpoints_and_exports runs instead')
-def test_amp_refused_without_native_bfloat16(digits, tmp_path):
-    r = subprocess.run([sys.executable, 'train/digits.py', '--amp', '--data-dir', digits,
-                        '--save-dir', str(tmp_path / 'run'), '--epochs', '1'], cwd=REPO,
-                       capture_output=True, text=True, timeout=200)
+def test_amp_refused_without_native_bfloat16(tiny_run, tmp_path):
+    r = tiny_run.subprocess(tmp_path / 'run', '--amp', timeout=200)
     assert r.returncode == 2, r.stderr[-2000:]
     assert r.stderr.strip().splitlines()[-1].endswith(
         'drop --amp, or train on GPUs (float16)'), r.stderr
-    assert 'Traceback' not in r.stderr and not os.path.exists(str(tmp_path / 'run' / 'log.jsonl'))
+    assert 'Traceback' not in r.stderr and not os.path.exists(str(tmp_path / 'run' / rundir.LOG))

@@ -12,6 +12,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
+from dmrnet.train import rundir
 from runs import initial_params, last_checkpoint, processes_gone, records
 
 from checkout import REPO  # noqa: E402
@@ -37,17 +38,15 @@ def run(argv, timeout=TIMEOUT):
     return p.returncode, out
 
 
-def test_dist_sync_two_workers_equals_two_contexts(digits, tmp_path):
-    common = [os.path.join(REPO, 'train', 'digits.py'), '--data-dir', digits, '--model',
-              'dmrnet', '--L', 6, '--epochs', 2, '--max-batches', 3, '--max-val-batches', 2,
-              '--batch-size', 32, '--num-data-threads', 1, '--no-progress', '--seed', 3]
-    rc, out = run([sys.executable, LAUNCH, '-n', 2, '-s', 1, '--timeout', TIMEOUT - 20, '--',
-                   sys.executable] + common + ['--kv-store', 'dist_sync', '--save-dir',
-                                               tmp_path / 'dist'])
+def test_dist_sync_two_workers_equals_two_contexts(tiny_run, tmp_path):
+    common = ['--model', 'dmrnet', '--L', 6, '--epochs', 2, '--max-batches', 3,
+              '--max-val-batches', 2, '--batch-size', 32, '--seed', 3]
+    rc, out = run([sys.executable, LAUNCH, '-n', 2, '-s', 1, '--timeout', TIMEOUT - 20, '--'] +
+                  tiny_run.command(tmp_path / 'dist', *common, '--kv-store', 'dist_sync'))
     assert rc == 0, out[-3000:]
     assert '[worker 0]' in out and '[worker 1]' in out and '[rank 1]' in out
-    rc, out = run([sys.executable] + common + ['--cpus', 2, '--shard-per-device', '--kv-store',
-                                               'device', '--save-dir', tmp_path / 'single'])
+    rc, out = run(tiny_run.command(tmp_path / 'single', *common, '--cpus', 2,
+                                   '--shard-per-device', '--kv-store', 'device'))
     assert rc == 0, out[-3000:]
     _, a, sa = last_checkpoint(tmp_path / 'dist')
     _, b, sb = last_checkpoint(tmp_path / 'single')
@@ -69,22 +68,20 @@ def test_dist_sync_two_workers_equals_two_contexts(digits, tmp_path):
     for x, y in zip(la, lb):
         assert x['train_loss'] == pytest.approx(y['train_loss'], rel=1e-5)
     # Only rank 0 writes the run folder.
-    assert os.path.exists(os.path.join(str(tmp_path / 'dist'), 'summary.json'))
+    assert rundir.is_finished(str(tmp_path / 'dist'))
 
 
-def test_dist_async_runs_the_schedule_on_the_servers(digits, tmp_path):
+def test_dist_async_runs_the_schedule_on_the_servers(tiny_run, tmp_path):
     # Asynchronous SGD updates on the servers: the learning-rate steps must happen there.
-    rc, out = run([sys.executable, LAUNCH, '-n', 2, '-s', 1, '--timeout', TIMEOUT - 20, '--',
-                   sys.executable, os.path.join(REPO, 'train', 'digits.py'), '--data-dir',
-                   digits, '--model', 'resnet', '--L', 3, '--epochs', 2, '--max-batches', 3,
-                   '--max-val-batches', 1, '--batch-size', 32, '--lr-steps', 1,
-                   '--num-data-threads', 1, '--no-progress', '--kv-store', 'dist_async',
-                   '--save-dir', tmp_path])
+    rc, out = run([sys.executable, LAUNCH, '-n', 2, '-s', 1, '--timeout', TIMEOUT - 20, '--'] +
+                  tiny_run.command(tmp_path, '--epochs', 2, '--max-batches', 3,
+                                   '--batch-size', 32, '--lr-steps', 1,
+                                   '--kv-store', 'dist_async'))
     assert rc == 0, out[-3000:]
     # 3 batches x 2 workers in epoch 1: the 7th server update is the first of epoch 2.
     assert 'Server[0] Update[7]: Change learning rate to 1.00000e-02' in out, out[-3000:]
     assert [r['lr'] for r in records(tmp_path)] == [0.1, pytest.approx(0.01)]
-    assert os.path.exists(os.path.join(str(tmp_path), 'summary.json'))
+    assert rundir.is_finished(str(tmp_path))
 
 
 def test_launch_propagates_failure_and_cleans_up(tmp_path):
@@ -127,21 +124,20 @@ def test_a_killed_launcher_takes_its_processes_with_it(tmp_path):
     assert not alive, alive
 
 
-def test_a_killed_launcher_ends_a_training_dist_sync_job(digits, tmp_path):
+def test_a_killed_launcher_ends_a_training_dist_sync_job(tiny_run, tmp_path):
     """The real case: workers training with --kv-store dist_sync (their SIGTERM handler cannot
     run while they wait in the KVStore). SIGKILL of the launcher leaves nothing alive 10 s
     later."""
     save_dir = tmp_path / 'dist'
+    # Whole epochs (no batch cap): two seconds in, the workers are in the KVStore's traffic.
     launcher = subprocess.Popen(
-        [sys.executable, LAUNCH, '-n', '2', '-s', '1', '--', sys.executable,
-         os.path.join(REPO, 'train', 'digits.py'), '--data-dir', digits, '--model', 'dmrnet',
-         '--L', '6', '--epochs', '200', '--batch-size', '32', '--num-data-threads', '1',
-         '--no-progress', '--kv-store', 'dist_sync', '--save-dir', str(save_dir)],
-        cwd=REPO, env=dict(os.environ, OMP_NUM_THREADS='1'), stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL)
+        [sys.executable, LAUNCH, '-n', '2', '-s', '1', '--'] +
+        tiny_run.command(save_dir, '--model', 'dmrnet', '--L', 6, '--epochs', 200,
+                         '--batch-size', 32, '--kv-store', 'dist_sync', tiny=False),
+        cwd=REPO, env=tiny_run.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 120
-        log = save_dir / 'train.log'
+        log = save_dir / rundir.TRAIN_LOG
         while not (log.exists() and 'parameters; lr' in log.read_text()):
             assert time.time() < deadline and launcher.poll() is None, 'training never started'
             time.sleep(0.5)
@@ -156,9 +152,8 @@ def test_a_killed_launcher_ends_a_training_dist_sync_job(digits, tmp_path):
     assert not alive, alive
 
 
-def test_dist_without_launcher_is_a_clear_error(digits, tmp_path):
-    rc, out = run([sys.executable, os.path.join(REPO, 'train', 'digits.py'), '--data-dir',
-                   digits, '--save-dir', tmp_path, '--kv-store', 'dist_sync'])
+def test_dist_without_launcher_is_a_clear_error(tiny_run, tmp_path):
+    rc, out = run(tiny_run.command(tmp_path, '--kv-store', 'dist_sync'))
     assert rc == 2 and 'tools/launch.py' in out and 'Traceback' not in out
 
 

@@ -13,50 +13,38 @@ import pytest
 import mxnet as mx
 
 from dmrnet.symbols import get_model
-from dmrnet.train import TrainConfig, build, cli, loop
+from dmrnet.train import cli, loop, plan, rundir, schedule
+from dmrnet.train.errors import UserError, command_line
 from dmrnet.train.step import make_trainer
-from runs import initial_params, last_checkpoint, records
+from runs import exported, initial_params, last_checkpoint, records
 
-TINY = ['--model', 'resnet', '--L', 3, '--max-batches', 2, '--max-val-batches', 1,
-        '--batch-size', 16]
+from checkout import REPO
 
 
 def parse(argv):
+    """The script's TrainConfig of a command line, for tests of the settings alone (no run)."""
     from dmrnet.train.digits import parser
     return cli.parse_config(parser(), [str(a) for a in argv])
 
 
-def run(digits, save_dir, *extra, progress=False):
-    argv = ['--data-dir', digits, '--save-dir', str(save_dir), '--num-data-threads', '1'] + \
-        ([] if progress else ['--no-progress']) + [str(a) for a in extra]
-    return loop.fit(parse(argv)).summary
-
-
-def run_main(digits, save_dir, *extra, capsys=None):
-    from dmrnet.train.digits import parser
-    argv = ['--data-dir', digits, '--save-dir', str(save_dir), '--no-progress',
-            '--num-data-threads', '1'] + [str(a) for a in extra]
-    with pytest.raises(SystemExit) as e:
-        cli.main(parser(), argv)
-    err = capsys.readouterr().err.strip().splitlines()
-    return e.value.code, err[-1] if err else ''
-
-
 @pytest.mark.parametrize('cpus', [1, 2, 3])
-def test_one_step_per_context_count(digits, tmp_path, cpus):
-    s = run(digits, tmp_path, '--model', 'resnet', '--L', 3, '--cpus', cpus, '--epochs', 1,
-            '--max-batches', 1, '--max-val-batches', 1, '--batch-size', 24, '--seed', 5)
+def test_one_step_per_context_count(tiny_run, tmp_path, cpus):
+    s = tiny_run.fit(tmp_path, '--cpus', cpus, '--max-batches', 1, '--batch-size', 24,
+                     '--seed', 5)
     assert s['epochs'] == 1 and s['model'] == 'resnet' and s['params'] > 0
     rec, = records(tmp_path)
     assert set(rec) >= {'epoch', 'lr', 'train_loss', 'train_error', 'test_error', 'seconds',
                         'images_per_sec'}
     assert rec['epoch'] == 1 and np.isfinite(rec['train_loss']) and rec['images_per_sec'] > 0
-    for f in ('summary.json', 'last.json', 'best.json', 'last-symbol.json', 'last-0001.params',
-              'best-symbol.json', 'best-0001.params', 'train.log', 'curves.png'):
-        assert os.path.exists(os.path.join(str(tmp_path), f)), f
+    files = [os.path.join(str(tmp_path), f) for f in (
+        rundir.SUMMARY, rundir.LAST, rundir.BEST, rundir.TRAIN_LOG, rundir.CURVES)]
+    files += [exported(tmp_path, which, kind, 1) for kind in ('symbol', 'params')
+              for which in (rundir.LAST_EXPORT, rundir.BEST_EXPORT)]
+    for f in files:
+        assert os.path.exists(f), f
     devices = ','.join('cpu(%d)' % i for i in range(cpus))
     assert '1 worker(s) x %s, total batch 24 (%d per device)' % (devices, 24 // cpus) in \
-        open(os.path.join(str(tmp_path), 'train.log')).read()
+        open(os.path.join(str(tmp_path), rundir.TRAIN_LOG)).read()
     meta, params, states = last_checkpoint(tmp_path)
     assert meta['epoch'] == 1 and states
     # One step moved every weight (all devices agree: the checkpoint holds device 0's copy and
@@ -69,24 +57,26 @@ def test_one_step_per_context_count(digits, tmp_path, cpus):
             assert not np.array_equal(v, start[k]), k
 
 
-def test_loss_decreases_on_digits(digits, tmp_path):
-    run(digits, tmp_path, '--model', 'dmrnet', '--L', 6, '--epochs', 3, '--max-batches', 16,
-        '--batch-size', 32, '--lr-steps', 100)
+def test_loss_decreases_on_digits(digits, tiny_run, tmp_path):
+    # The whole test set (no --max-val-batches): the exported models are scored on all of it.
+    tiny_run.fit(tmp_path, '--model', 'dmrnet', '--L', 6, '--epochs', 3, '--max-batches', 16,
+                 '--batch-size', 32, '--lr-steps', 100, tiny=False)
     recs = records(tmp_path)
     losses = [r['train_loss'] for r in recs]
     assert losses[-1] < losses[0] < 2.5, losses
     assert recs[-1]['test_error'] < 60, recs  # chance is 90%
-    s = json.load(open(os.path.join(str(tmp_path), 'summary.json')))
+    s = rundir.read_summary(str(tmp_path))
     assert s['best_test_error'] == min(r['test_error'] for r in recs)
-    assert os.path.exists(os.path.join(str(tmp_path), 'curves.png'))
+    assert os.path.exists(os.path.join(str(tmp_path), rundir.CURVES))
 
     # Export -> evaluate: the exported best and last models score what training measured
     # (evaluate.py in a batch size that pads the last batch).
     from dmrnet.train import evaluate
-    for which, epoch, error in (('best', s['best_epoch'], s['best_test_error']),
-                                ('last', 3, s['final_test_error'])):
-        out = evaluate.main(['--prefix', os.path.join(str(tmp_path), which), '--dataset',
-                             'digits', '--data-dir', digits, '--json', '--batch-size', '70'])
+    for which, epoch, error in ((rundir.BEST_EXPORT, s['best_epoch'], s['best_test_error']),
+                                (rundir.LAST_EXPORT, 3, s['final_test_error'])):
+        out = evaluate.main(['--prefix', rundir.export_prefix(str(tmp_path), which),
+                             '--dataset', 'digits', '--data-dir', digits, '--json',
+                             '--batch-size', '70'])
         assert out['images'] == 360 and out['epoch'] == epoch
         assert out['top1_error'] == pytest.approx(error, abs=1e-6)
         assert 'top5_error' not in out
@@ -94,7 +84,7 @@ def test_loss_decreases_on_digits(digits, tmp_path):
     # Curves CLI on several runs (a second, shorter run overlaid).
     from dmrnet.train import curves
     other = tmp_path / 'other'
-    run(digits, other, *TINY, '--epochs', 2)
+    tiny_run.fit(other, '--epochs', 2)
     png = str(tmp_path / 'fig.png')
     curves.main([str(tmp_path), str(other), '--out', png, '--labels', 'a', 'b'])
     assert open(png, 'rb').read(8) == b'\x89PNG\r\n\x1a\n'
@@ -144,8 +134,9 @@ def test_export_then_evaluate_top5(cifar100, tmp_path):
     rec, = records(tmp_path)
     assert 0 <= rec['test_top5_error'] <= rec['test_error'] <= 100
     assert s['best_test_top5_error'] == rec['test_top5_error']
-    out = evaluate.main(['--prefix', os.path.join(str(tmp_path), 'best'), '--dataset',
-                         'cifar100', '--data-dir', data_dir, '--json', '--batch-size', '8'])
+    out = evaluate.main(['--prefix', rundir.export_prefix(str(tmp_path), rundir.BEST_EXPORT),
+                         '--dataset', 'cifar100', '--data-dir', data_dir, '--json',
+                         '--batch-size', '8'])
     assert out['images'] == 20
     assert out['top1_error'] == pytest.approx(rec['test_error'], abs=1e-6)
     assert out['top5_error'] == pytest.approx(rec['test_top5_error'], abs=1e-6)
@@ -153,7 +144,7 @@ def test_export_then_evaluate_top5(cifar100, tmp_path):
     # The same counts from the exported model by hand (padded images ignored).
     import dmrnet.data as data
     from dmrnet.symbols.deploy import import_model
-    net = import_model(os.path.join(str(tmp_path), 'best'), 1)
+    net = import_model(rundir.export_prefix(str(tmp_path), rundir.BEST_EXPORT), 1)
     top1 = top5 = n = 0
     for b in data.get_val_iter('cifar100', data_dir, 8):
         keep = 8 - b.pad
@@ -168,7 +159,7 @@ def test_export_then_evaluate_top5(cifar100, tmp_path):
     assert out['top5_error'] == pytest.approx(100.0 * top5 / n)
 
 
-def test_progress_bar_on_a_terminal(digits, tmp_path, monkeypatch):
+def test_progress_bar_on_a_terminal(tiny_run, tmp_path, monkeypatch):
     class Terminal(io.StringIO):
         def isatty(self):
             return True
@@ -176,13 +167,13 @@ def test_progress_bar_on_a_terminal(digits, tmp_path, monkeypatch):
     term = Terminal()
     monkeypatch.setattr(sys, 'stderr', term)
     monkeypatch.setattr(loop, 'PROGRESS_REFRESH', 0)  # draw after every batch, however fast
-    run(digits, tmp_path, *TINY, '--epochs', 1, progress=True)
+    tiny_run.fit(tmp_path, progress=True)
     shown = term.getvalue()
     assert 'epoch 1/1' in shown and 'img/s' in shown and 'loss=' in shown and 'err=' in shown
 
     term2 = Terminal()
     monkeypatch.setattr(sys, 'stderr', term2)
-    run(digits, tmp_path / 'quiet', *TINY, '--epochs', 1)
+    tiny_run.fit(tmp_path / 'quiet')
     assert 'img/s' not in term2.getvalue()
 
 
@@ -196,17 +187,17 @@ def test_help_says_batch_size_is_total(capsys):
 
 def test_recipe_lr_schedule():
     cifar = parse(['--epochs', '400'])
-    assert cifar.lr_step_epochs() == [200, 300, 350]
-    assert [cifar.lr_at(e) for e in (0, 199, 200, 299, 300, 349, 350, 399)] == pytest.approx(
+    assert schedule.steps_of(cifar) == [200, 300, 350]
+    assert [schedule.lr_at(cifar, e) for e in (0, 199, 200, 299, 300, 349, 350, 399)] == pytest.approx(
         [0.1, 0.1, 0.01, 0.01, 1e-3, 1e-3, 1e-4, 1e-4])
     from dmrnet.train.imagenet import parser as imagenet
     from dmrnet.train.svhn import parser as svhn
     im = cli.parse_config(imagenet(), [])
-    assert (im.batch_size, im.epochs, im.optimizer, im.lr_step_epochs()) == (256, 100, 'nag',
-                                                                      [30, 60, 90])
+    assert (im.batch_size, im.epochs, im.optimizer, schedule.steps_of(im)) == (
+        256, 100, 'nag', [30, 60, 90])
     sv = cli.parse_config(svhn(), [])
-    assert (sv.epochs, sv.batch_size, sv.lr_step_epochs()) == (40, 64, [20, 30, 35])
-    assert parse(['--lr-steps', '5,2']).lr_step_epochs() == [2, 5]
+    assert (sv.epochs, sv.batch_size, schedule.steps_of(sv)) == (40, 64, [20, 30, 35])
+    assert schedule.steps_of(parse(['--lr-steps', '5,2'])) == [2, 5]
 
 
 def test_weight_decay_on_all_parameters():
@@ -229,17 +220,18 @@ def test_weight_decay_on_all_parameters():
 # Bad input: one line, exit status 2 (user) or 3 (run stopped), nothing lost
 
 @pytest.mark.parametrize('gpus', ['3', '0-1'])
-def test_gpus_on_the_cpu_build(digits, tmp_path, capsys, gpus):
+def test_gpus_on_the_cpu_build(tiny_run, tmp_path, capsys, gpus):
     """The CPU build cannot use GPUs: one line naming the build and the fix, before the run
     folder exists (tests/test_cuda.py has the driver's answers)."""
     save_dir = tmp_path / 'run'
-    code, line = run_main(digits, save_dir, '--gpus', gpus, capsys=capsys)
+    code, err = tiny_run.main(save_dir, '--gpus', gpus, capsys=capsys)
+    line = err[-1]
     assert code == 2 and 'Traceback' not in line
     assert '--gpus %s: the installed MXNet is the CPU build' % gpus.replace('-', ',') in line
     assert 'make venv BUILD=gpu' in line and not save_dir.exists()
 
 
-def test_amp_on_a_cpu_without_bfloat16(digits, tmp_path, capsys, monkeypatch):
+def test_amp_on_a_cpu_without_bfloat16(tiny_run, tmp_path, capsys, monkeypatch):
     """--amp on a CPU is bfloat16; a CPU that does not compute it natively gets one line."""
     from dmrnet.train import precision
     assert precision.check_amp([mx.cpu()], flags={'avx2', 'avx512f'}).startswith(
@@ -247,83 +239,84 @@ def test_amp_on_a_cpu_without_bfloat16(digits, tmp_path, capsys, monkeypatch):
     assert precision.check_amp([mx.cpu()], flags={'avx512_bf16'}) is None
     assert precision.check_amp([mx.gpu(0)], flags=set()) is None   # float16 on GPUs
     monkeypatch.setattr(precision, 'cpu_flags', lambda: {'avx2'})
-    code, line = run_main(digits, tmp_path, '--amp', capsys=capsys)
-    assert code == 2 and 'bfloat16' in line and 'drop --amp' in line
+    code, err = tiny_run.main(tmp_path, '--amp', capsys=capsys)
+    assert code == 2 and 'bfloat16' in err[-1] and 'drop --amp' in err[-1]
     # On GPUs (float16), AMP's overflow check cannot stop a step the servers apply themselves.
     config = parse(['--amp', '--kv-store', 'dist_async'])
-    with pytest.raises(build.UserError, match="amp cannot be combined with "
-                                              "kv_store='dist_async'"):
-        build.kvstore(config, [mx.gpu(0)])            # the Python API names fields
-    from dmrnet.train.config import command_line
-    with command_line(), pytest.raises(build.UserError, match='--amp cannot be combined with '
-                                                              '--kv-store dist_async'):
-        build.kvstore(config, [mx.gpu(0)])            # the command line names flags
+    with pytest.raises(UserError, match="amp cannot be combined with kv_store='dist_async'"):
+        plan.check_kvstore(config, [mx.gpu(0)])            # the Python API names fields
+    with command_line(), pytest.raises(UserError, match='--amp cannot be combined with '
+                                                        '--kv-store dist_async'):
+        plan.check_kvstore(config, [mx.gpu(0)])            # the command line names flags
 
 
-def test_missing_rec_names_pack_command(tmp_path, capsys):
-    code, line = run_main(str(tmp_path / 'nothing'), tmp_path / 'run', capsys=capsys)
-    assert code == 2 and 'digits_train' in line and 'data/digits.py' in line
+def test_missing_rec_names_pack_command(tiny_run, tmp_path, capsys):
+    code, err = tiny_run.main(tmp_path / 'run', data_dir=tmp_path / 'nothing', capsys=capsys)
+    assert code == 2 and 'digits_train' in err[-1] and 'data/digits.py' in err[-1]
 
 
-def test_bad_model_and_batch(digits, tmp_path, capsys):
-    code, line = run_main(digits, tmp_path, '--model', 'nosuchnet', capsys=capsys)
-    assert code == 2 and 'nosuchnet' in line
-    code, line = run_main(digits, tmp_path, '--cpus', 2, '--batch-size', 15, capsys=capsys)
-    assert code == 2 and 'divisible' in line
+def test_bad_model_and_batch(tiny_run, tmp_path, capsys):
+    code, err = tiny_run.main(tmp_path, '--model', 'nosuchnet', capsys=capsys)
+    assert code == 2 and 'nosuchnet' in err[-1]
+    code, err = tiny_run.main(tmp_path, '--cpus', 2, '--batch-size', 15, capsys=capsys)
+    assert code == 2 and 'divisible' in err[-1]
 
 
-def test_resume_from_another_models_checkpoint(digits, tmp_path, capsys):
+def test_resume_from_another_models_checkpoint(tiny_run, tmp_path, capsys):
     good = tmp_path / 'run'
-    run(digits, good, *TINY, '--epochs', 1)
+    tiny_run.fit(good)
     before = sorted(os.listdir(str(good)))
-    code, line = run_main(digits, tmp_path / 'other', '--model', 'dmrnet', '--L', 6,
-                          '--resume', good, '--epochs', 2, capsys=capsys)
+    code, err = tiny_run.main(tmp_path / 'other', '--model', 'dmrnet', '--L', 6, '--resume',
+                              good, '--epochs', 2, capsys=capsys)
+    line = err[-1]
     assert code == 2 and ': error: --resume %s: the checkpoint is resnet (' % good in line
     assert 'on digits, this run is dmrnet (' in line
     # Same family, another depth: still refused.
-    code, line = run_main(digits, tmp_path / 'other', *TINY[:2], '--L', 6, '--resume',
-                          good, '--epochs', 2, capsys=capsys)
-    assert code == 2 and 'L=3' in line and 'L=6' in line
-    code, line = run_main(digits, tmp_path / 'x', '--resume', tmp_path / 'nowhere',
-                          capsys=capsys)
-    assert code == 2 and 'no checkpoint at %s' % (tmp_path / 'nowhere') in line
+    code, err = tiny_run.main(tmp_path / 'other', '--L', 6, '--resume', good, '--epochs', 2,
+                              capsys=capsys)
+    assert code == 2 and 'L=3' in err[-1] and 'L=6' in err[-1]
+    code, err = tiny_run.main(tmp_path / 'x', '--resume', tmp_path / 'nowhere', tiny=False,
+                              capsys=capsys)
+    assert code == 2 and 'no checkpoint at %s' % (tmp_path / 'nowhere') in err[-1]
     # A fresh start into the folder of a run would mix the two.
-    code, line = run_main(digits, good, *TINY, '--epochs', 1, capsys=capsys)
+    code, err = tiny_run.main(good, capsys=capsys)
     assert code == 2 and '--save-dir %s already holds a run: continue it with --resume' % good \
-        in line
+        in err[-1]
     assert sorted(os.listdir(str(good))) == before
 
 
-def test_diverging_loss_stops_and_keeps_the_last_good_checkpoint(digits, tmp_path, capsys,
+def test_diverging_loss_stops_and_keeps_the_last_good_checkpoint(tiny_run, tmp_path, capsys,
                                                                  monkeypatch):
     # From scratch: nothing to keep, and the message says so.
     # (BatchNorm keeps activations finite for a couple of steps; the third step overflows.)
-    code, line = run_main(digits, tmp_path / 'fresh', *TINY, '--epochs', 2, '--lr', 1e30,
-                          '--max-batches', 6, capsys=capsys)
+    code, err = tiny_run.main(tmp_path / 'fresh', '--epochs', 2, '--lr', 1e30,
+                              '--max-batches', 6, capsys=capsys)
+    line = err[-1]
     assert code == 3 and 'training diverged: loss is nan at epoch 1' in line
     assert 'lower --lr' in line and 'no checkpoint had been written' in line
 
     # Epoch 1 trained normally; extended to 3 epochs, epoch 2 diverges (its learning rate made
     # absurd behind the run's back: a resume cannot change the recorded --lr).
-    run(digits, tmp_path, *TINY, '--epochs', 1, '--max-batches', 6)
-    before = open(os.path.join(str(tmp_path), 'last.json')).read()
+    tiny_run.fit(tmp_path, '--max-batches', 6)
+    pointer = os.path.join(str(tmp_path), rundir.LAST)
+    before = open(pointer).read()
     _, good, _ = last_checkpoint(tmp_path)
-    monkeypatch.setattr(TrainConfig, 'lr_at', lambda self, epoch: 1e30)
-    code, line = run_main(digits, tmp_path, '--epochs', 3, '--resume', tmp_path,
-                          capsys=capsys)
+    monkeypatch.setattr(schedule, 'lr_at', lambda config, epoch: 1e30)
+    code, err = tiny_run.main(tmp_path, '--epochs', 3, '--resume', tmp_path, tiny=False,
+                              capsys=capsys)
+    line = err[-1]
     assert code == 3 and 'training diverged: loss is nan at epoch 2' in line
     assert 'the last good checkpoint (epoch 1) is intact in %s' % tmp_path in line
-    assert open(os.path.join(str(tmp_path), 'last.json')).read() == before
+    assert open(pointer).read() == before
     meta, params, _ = last_checkpoint(tmp_path)
-    assert meta['epoch'] == 1 and not os.path.exists(os.path.join(str(tmp_path),
-                                                                  'summary.json'))
+    assert meta['epoch'] == 1 and not rundir.is_finished(str(tmp_path))
     assert all(np.array_equal(params[k], good[k]) for k in good)
 
 
 def full_disk(monkeypatch, which, epoch):
     """Make writing checkpoint `epoch`'s parameters or optimizer states fail the way a full disk
     does: MXNet's C++ writer raises MXNetError after a partial write."""
-    target = 'ckpt-%04d.%s' % (epoch, which)
+    target = '%s.%s' % (rundir.CHECKPOINT % epoch, which)
     calls = []
     real = mx.nd.save
 
@@ -344,23 +337,26 @@ def full_disk(monkeypatch, which, epoch):
 
 
 @pytest.mark.parametrize('which', ['params', 'states'])
-def test_full_disk_keeps_previous_checkpoint(digits, tmp_path, capsys, monkeypatch, which):
+def test_full_disk_keeps_previous_checkpoint(tiny_run, tmp_path, capsys, monkeypatch, which):
     with monkeypatch.context() as m:
         calls = full_disk(m, which, epoch=2)
-        code, line = run_main(digits, tmp_path, *TINY, '--epochs', 2, capsys=capsys)
-    assert any('ckpt-0002' in c for c in calls)
+        code, err = tiny_run.main(tmp_path, '--epochs', 2, capsys=capsys)
+    line = err[-1]
+    second = rundir.CHECKPOINT % 2
+    assert any(second in c for c in calls)
     assert code == 3 and 'Traceback' not in line
-    assert 'No space left on device' in line and 'ckpt-0002.%s' % which in line
+    assert 'No space left on device' in line and '%s.%s' % (second, which) in line
     assert 'checkpoint (epoch 1) is intact in %s: continue with --resume' % tmp_path in line
     meta, params, states = last_checkpoint(tmp_path)
     assert meta['epoch'] == 1 and len(params) > 0 and states
     # Nothing of the failed checkpoint is left, partial or complete.
+    first = rundir.CHECKPOINT % 1
     assert sorted(f for f in os.listdir(str(tmp_path)) if 'ckpt' in f or 'partial' in f) == \
-        ['ckpt-0001.params', 'ckpt-0001.states']
+        [first + '.params', first + '.states']
     # ... and the run resumes from it to the end, clearing what a killed writer leaves.
-    stray = tmp_path / '.ckpt-0002.params.partial-99999'
+    stray = tmp_path / ('.%s.params.partial-99999' % second)
     stray.write_bytes(b'\0' * 10)
-    s = run(digits, tmp_path, *TINY, '--epochs', 2, '--resume', tmp_path)
+    s = tiny_run.fit(tmp_path, '--epochs', 2, '--resume', tmp_path)
     assert s['epochs'] == 2 and [r['epoch'] for r in records(tmp_path)] == [1, 2]
     assert not stray.exists()
 
@@ -368,14 +364,14 @@ def test_full_disk_keeps_previous_checkpoint(digits, tmp_path, capsys, monkeypat
 def test_model_spec_presets_keep_their_architecture():
     """The demo's L=6 completes a bare family only; a preset keeps its own L, and a flag that
     contradicts a preset is refused instead of building another net under the preset's name."""
-    spec = lambda *argv: build.model_spec(parse(list(argv)), 10)  # noqa: E731
+    spec = lambda *argv: plan.model_spec(parse(list(argv)), 10)  # noqa: E731
     assert spec()[3]['L'] == 6
     assert spec('--model', 'dmrnet', '--L', '12')[3]['L'] == 12
     assert spec('--model', 'resnet26')[3]['L'] == 12
     assert spec('--model', 'resnet26', '--L', '12')[3]['L'] == 12
     assert spec('--model', 'dmrnet14', '--fused')[3]['fused'] is True
     assert spec('--model', 'pathnet', '--L', '12', '--blocks', '6')[3]['blocks'] == 6
-    with pytest.raises(build.UserError, match=r'--model resnet26 is .*L=12.*--L 18 contradicts '
+    with pytest.raises(UserError, match=r'--model resnet26 is .*L=12.*--L 18 contradicts '
                                                r'it.*--model resnet --L 18'):
         spec('--model', 'resnet26', '--L', '18')
 
@@ -383,22 +379,21 @@ def test_model_spec_presets_keep_their_architecture():
 def test_readme_recipe_table_is_the_recipe_table():
     """README prints the recipes; the scripts, the runner and README share one table."""
     from dmrnet.train.recipes import markdown_table
-    readme = open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                               'README.md')).read()
+    readme = open(os.path.join(REPO, 'README.md')).read()
     assert markdown_table() in readme
 
 
-def test_mxnet_parse_log_reads_our_log(digits, tmp_path):
+def test_mxnet_parse_log_reads_our_log(tiny_run, tmp_path):
     """train.log carries MXNet's fit() lines (Speedometer batches, Train-/Validation-accuracy,
     Time cost), so the parse_log.py that ships with MXNet tabulates a run as it would one of
     MXNet's own examples."""
     import subprocess
     import sys
-    run(digits, tmp_path, *TINY, '--epochs', 2, '--log-interval', 1)
-    log_text = open(os.path.join(str(tmp_path), 'train.log')).read()
+    tiny_run.fit(tmp_path, '--epochs', 2, '--log-interval', 1)
+    log_text = open(os.path.join(str(tmp_path), rundir.TRAIN_LOG)).read()
     assert 'Epoch[1] Batch [2]\tSpeed: ' in log_text and 'samples/sec\taccuracy=' in log_text
     tool = os.path.join(os.path.dirname(mx.__file__), 'tools', 'parse_log.py')
-    r = subprocess.run([sys.executable, tool, os.path.join(str(tmp_path), 'train.log'),
+    r = subprocess.run([sys.executable, tool, os.path.join(str(tmp_path), rundir.TRAIN_LOG),
                         '--format', 'none'], capture_output=True, text=True, check=True)
     rows = [line.split('\t') for line in r.stdout.strip().splitlines()[1:]]
     assert [int(row[0]) for row in rows] == [1, 2]
@@ -408,7 +403,7 @@ def test_mxnet_parse_log_reads_our_log(digits, tmp_path):
         assert float(row[3]) == pytest.approx(rec['seconds'], abs=0.06)
 
 
-def test_a_pack_made_by_mxnets_im2rec_trains(tmp_path):
+def test_a_pack_made_by_mxnets_im2rec_trains(tiny_run, tmp_path):
     """A lab's existing RecordIO pack, made by the im2rec.py that ships with MXNet, trains by
     path (--rec-train/--rec-val, the flags of GluonCV's and MXNet's scripts), with its own
     statistics (--rgb-mean/--rgb-std); its image count comes from its .idx."""
@@ -429,15 +424,15 @@ def test_a_pack_made_by_mxnets_im2rec_trains(tmp_path):
                        capture_output=True)
     assert len(open(prefix + '.lst').read().splitlines()) == 120
     save = tmp_path / 'run'
-    s = run(str(tmp_path / 'unused'), save, '--rec-train', prefix + '.rec', '--rec-val',
-            prefix + '.rec', '--rgb-mean', '78,78,78', '--rgb-std', '96,96,96', *TINY,
-            '--epochs', 1, '--max-batches', 100, '--log-interval', 1)
+    s = tiny_run.fit(save, '--rec-train', prefix + '.rec', '--rec-val', prefix + '.rec',
+                     '--rgb-mean', '78,78,78', '--rgb-std', '96,96,96', '--max-batches', 100,
+                     '--log-interval', 1, data_dir=tmp_path / 'unused')
     rec, = records(save)
     # 120 images at batch 16: 7 full steps, whatever the digits set's own size is.
     assert rec['images_per_sec'] > 0 and s['epochs'] == 1
-    log_text = open(os.path.join(str(save), 'train.log')).read()
+    log_text = open(os.path.join(str(save), rundir.TRAIN_LOG)).read()
     assert 'Epoch[0] Batch [7]\t' in log_text and 'Epoch[0] Batch [8]\t' not in log_text
-    meta = json.load(open(os.path.join(str(save), 'best-meta.json')))
+    meta = json.load(open(exported(save, rundir.BEST_EXPORT, 'meta')))
     assert meta['input']['mean'] == [78.0] * 3 and meta['input']['std'] == [96.0] * 3
     assert s['args']['rec_train'] == prefix + '.rec'
 
@@ -469,9 +464,9 @@ def _events(folder):
     return found
 
 
-def test_tensorboard_gets_the_epoch_curves(digits, tmp_path):
+def test_tensorboard_gets_the_epoch_curves(tiny_run, tmp_path):
     board = tmp_path / 'board'
-    run(digits, tmp_path / 'run', *TINY, '--epochs', 2, '--tensorboard', board)
+    tiny_run.fit(tmp_path / 'run', '--epochs', 2, '--tensorboard', board)
     events = _events(str(board))
     for rec in records(tmp_path / 'run'):
         for tag, key in (('train/loss', 'train_loss'), ('test/error', 'test_error'),

@@ -2,37 +2,12 @@
 SIGTERM stops like Ctrl-C. Each case is the command a user typed, or its in-process twin."""
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 
-from dmrnet.train import cli
-from runs import records
-
-from checkout import REPO  # noqa: E402
-SHORT = ['--max-batches', '3', '--max-val-batches', '1', '--batch-size', '16', '--no-progress',
-         '--num-data-threads', '1']
-TINY = ['--model', 'resnet', '--L', '3'] + SHORT
-
-
-def main(digits, *argv, capsys):
-    """cli.main of train/digits.py in this process: (exit status, stderr lines)."""
-    from dmrnet.train.digits import parser
-    with pytest.raises(SystemExit) as e:
-        cli.main(parser(), ['--data-dir', digits] + [str(a) for a in argv])
-    return e.value.code, capsys.readouterr().err.strip().splitlines()
-
-
-def script(digits, *argv):
-    return [sys.executable, os.path.join(REPO, 'train', 'digits.py'), '--data-dir', digits] + \
-        [str(a) for a in argv]
-
-
-def train(digits, *argv):
-    return subprocess.run(script(digits, *argv), cwd=REPO, capture_output=True, text=True,
-                          timeout=300, env=dict(os.environ, OMP_NUM_THREADS='1'))
+from dmrnet.train import cli, rundir
+from runs import exported, records
 
 
 @pytest.mark.parametrize('flags, says', [
@@ -46,14 +21,14 @@ def train(digits, *argv):
     (['--epochs', '0'], '--epochs 0: must be a whole number >= 1'),
     (['--lr', 'nan'], '--lr nan: must be a finite number'),
 ])
-def test_bad_numbers_are_one_line_before_any_work(digits, tmp_path, capsys, flags, says):
+def test_bad_numbers_are_one_line_before_any_work(tiny_run, tmp_path, capsys, flags, says):
     folder = tmp_path / 'run'
-    code, lines = main(digits, '--save-dir', folder, *TINY, *flags, capsys=capsys)
+    code, lines = tiny_run.main(folder, *flags, capsys=capsys)
     assert code == 2 and len(lines) == 1 and says in lines[0], lines
     assert 'Traceback' not in lines[0] and not folder.exists()
 
 
-def test_unparseable_flags_and_abbreviations_are_refused(digits, tmp_path, capsys):
+def test_unparseable_flags_and_abbreviations_are_refused(capsys):
     from dmrnet.train.digits import parser
     for argv, says in ((['--lr-steps', 'a,b'], 'expected comma-separated epochs'),
                        (['--mode', 'hybrid'], 'unrecognized arguments: --mode hybrid')):
@@ -63,7 +38,7 @@ def test_unparseable_flags_and_abbreviations_are_refused(digits, tmp_path, capsy
         assert e.value.code == 2 and len(err) == 1 and says in err[0], err
 
 
-def test_read_only_save_dir_is_one_line(digits, tmp_path, capsys):
+def test_read_only_save_dir_is_one_line(tiny_run, tmp_path, capsys):
     if os.geteuid() == 0:  # root writes anywhere: a file where the folder should be instead
         target = tmp_path / 'file'
         target.write_text('x')
@@ -72,45 +47,43 @@ def test_read_only_save_dir_is_one_line(digits, tmp_path, capsys):
         locked = tmp_path / 'locked'
         locked.mkdir(mode=0o500)
         folder = locked / 'run'
-    code, lines = main(digits, '--save-dir', folder, *TINY, capsys=capsys)
+    code, lines = tiny_run.main(folder, capsys=capsys)
     assert code == 2 and len(lines) == 1 and 'cannot be written' in lines[0], lines
 
 
-def test_failure_before_the_first_epoch_leaves_no_folder(tmp_path, capsys):
+def test_failure_before_the_first_epoch_leaves_no_folder(tiny_run, tmp_path, capsys):
     folder = tmp_path / 'run'
-    code, lines = main(str(tmp_path / 'no-data'), '--save-dir', folder, *TINY, capsys=capsys)
+    code, lines = tiny_run.main(folder, data_dir=tmp_path / 'no-data', capsys=capsys)
     assert code == 2 and 'digits_train' in lines[-1]
     assert not folder.exists()
 
 
-def test_resuming_into_another_runs_folder_is_refused_untouched(digits, tmp_path):
+def test_resuming_into_another_runs_folder_is_refused_untouched(tiny_run, tmp_path):
     """The reported sequence: A (resnet26) and B (dmrnet) exist; `--resume B --save-dir A`
     must refuse before touching A, which stays a finished, resumable run."""
     a, b = tmp_path / 'A', tmp_path / 'B'
-    assert train(digits, '--model', 'resnet26', '--save-dir', a, '--epochs', 1,
-                 *SHORT).returncode == 0
-    assert train(digits, '--save-dir', b, '--epochs', 1, *SHORT).returncode == 0
+    # Models of their own (resnet26 is L=12: the tiny run's --L 3 would contradict it).
+    short = tiny_run.flags(without=('model', 'L'))
+    assert tiny_run.subprocess(a, *short, '--model', 'resnet26', tiny=False).returncode == 0
+    assert tiny_run.subprocess(b, *short, tiny=False).returncode == 0
     before = {f: (a / f).read_bytes() for f in sorted(os.listdir(a)) if (a / f).is_file()}
-    r = train(digits, '--resume', b, '--save-dir', a, '--epochs', 2, *SHORT)
+    r = tiny_run.subprocess(a, *short, '--resume', b, '--epochs', 2, tiny=False)
     err = r.stderr.strip().splitlines()
     assert r.returncode == 2 and 'already holds a run' in err[-1] and 'Traceback' not in r.stderr
     after = {f: (a / f).read_bytes() for f in sorted(os.listdir(a)) if (a / f).is_file()}
     assert after == before
-    r = train(digits, '--resume', a, '--epochs', 2, '--model', 'resnet26', *SHORT)
+    r = tiny_run.subprocess(None, *short, '--resume', a, '--epochs', 2, '--model', 'resnet26',
+                            tiny=False)
     assert r.returncode == 0, r.stderr[-2000:]
     assert [rec['epoch'] for rec in records(a)] == [1, 2]
 
 
 # A run long enough to be caught in the middle (a resume must repeat it: train/resume.py).
-LONG = ['--model', 'resnet', '--L', 3, '--batch-size', 16, '--no-progress', '--max-batches', 20,
-        '--max-val-batches', 1]
+LONG = ['--max-batches', 20]
 
 
-def _start(digits, folder, *extra, epochs=50):
-    return subprocess.Popen(script(digits, '--save-dir', folder, '--epochs', epochs, *LONG,
-                                   *extra),
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ, OMP_NUM_THREADS='1'))
+def _start(tiny_run, folder, *extra, epochs=50):
+    return tiny_run.start(folder, '--epochs', epochs, *LONG, *extra)
 
 
 def _wait_for(path, proc, timeout=120):
@@ -120,51 +93,53 @@ def _wait_for(path, proc, timeout=120):
         time.sleep(0.2)
 
 
-def test_a_second_training_on_a_held_folder_is_refused(digits, tmp_path):
+def test_a_second_training_on_a_held_folder_is_refused(tiny_run, tmp_path):
     folder = tmp_path / 'twin'
-    first = _start(digits, folder)
+    first = _start(tiny_run, folder)
     try:
-        _wait_for(str(folder / 'last.json'), first)
-        r = train(digits, '--save-dir', folder, '--resume', folder, '--epochs', 60, *LONG)
+        _wait_for(str(folder / rundir.LAST), first)
+        r = tiny_run.subprocess(folder, '--resume', folder, '--epochs', 60, *LONG)
         line = r.stderr.strip().splitlines()[-1]
         assert r.returncode == 2 and 'in use by process %d' % first.pid in line, r.stderr
     finally:
         first.kill()
         first.wait()
     # The kernel released the killed holder's lock: the folder resumes (here: exports).
-    r = train(digits, '--resume', folder, '--export-only')
+    r = tiny_run.subprocess(None, '--resume', folder, '--export-only', tiny=False)
     assert r.returncode == 0, r.stderr[-2000:]
 
 
-def test_sigterm_stops_like_ctrl_c_and_resumes(digits, tmp_path):
+def test_sigterm_stops_like_ctrl_c_and_resumes(tiny_run, tmp_path):
     folder = tmp_path / 'term'
-    proc = _start(digits, folder, epochs=4)
+    proc = _start(tiny_run, folder, epochs=4)
     # Epoch 1 is the best so far: exported when it improved, after its checkpoint.
-    _wait_for(str(folder / 'best-meta.json'), proc)
+    _wait_for(exported(folder, rundir.BEST_EXPORT, 'meta'), proc)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 143
     assert err.strip().splitlines()[-1].endswith('error: terminated; resume with --resume %s'
                                                  % folder)
     # The best model was exported when it improved: deployable files before the run ended.
-    assert (folder / 'best-symbol.json').exists() and not (folder / 'summary.json').exists()
+    assert os.path.exists(exported(folder, rundir.BEST_EXPORT, 'symbol'))
+    assert not rundir.is_finished(str(folder))
     assert len(records(folder)) < 4
-    r = train(digits, '--resume', folder)         # the recorded recipe, to its 4 epochs
+    r = tiny_run.subprocess(None, '--resume', folder, tiny=False)  # recorded recipe, 4 epochs
     assert r.returncode == 0, r.stderr[-2000:]
     assert [rec['epoch'] for rec in records(folder)] == [1, 2, 3, 4]
 
 
 @pytest.mark.parametrize('damaged', ['params', 'states'])
-def test_resuming_a_damaged_checkpoint_is_one_line(digits, tmp_path, capsys, damaged):
+def test_resuming_a_damaged_checkpoint_is_one_line(tiny_run, tmp_path, capsys, damaged):
     """Random bytes in the checkpoint being resumed: one line naming the file, no traceback.
     Optimizer states are MXNet arrays, never a pickle (which would run what it holds)."""
     folder = tmp_path / 'run'
-    assert train(digits, '--save-dir', folder, *TINY, '--epochs', 1).returncode == 0
-    states = (folder / 'ckpt-0001.states').read_bytes()
+    assert tiny_run.subprocess(folder).returncode == 0
+    first = folder / (rundir.CHECKPOINT % 1)
+    states = first.with_suffix('.states').read_bytes()
     assert states[:1] != b'\x80'  # pickle protocol 2+ starts with 0x80
-    target = folder / ('ckpt-0001.' + damaged)
+    target = first.with_suffix('.' + damaged)
     target.write_bytes(os.urandom(len(target.read_bytes())))
-    code, lines = main(digits, '--resume', folder, *TINY, '--epochs', 2, capsys=capsys)
+    code, lines = tiny_run.main(None, '--resume', folder, '--epochs', 2, capsys=capsys)
     assert code == 2 and 'Traceback' not in '\n'.join(lines)
     assert str(target) in lines[-1] and 'unreadable' in lines[-1], lines
 
@@ -194,11 +169,10 @@ def _bad_png(f):
 
 
 @pytest.mark.parametrize('damage', [_zeros, _bad_png])
-def test_a_damaged_pack_is_one_line_naming_it_and_the_repair(digits, tmp_path, damage):
+def test_a_damaged_pack_is_one_line_naming_it_and_the_repair(digits, tiny_run, tmp_path,
+                                                             damage):
     folder = _damaged_copy(digits, tmp_path, 'digits_train', damage)
-    r = subprocess.run(script(folder, '--save-dir', tmp_path / 'run', *TINY), cwd=REPO,
-                       capture_output=True, text=True, timeout=300,
-                       env=dict(os.environ, OMP_NUM_THREADS='1'))
+    r = tiny_run.subprocess(tmp_path / 'run', data_dir=folder)
     line = r.stderr.strip().splitlines()[-1]
     assert r.returncode == 2 and 'Traceback' not in r.stderr, r.stderr[-2000:]
     assert os.path.join(folder, 'digits_train.rec') in line

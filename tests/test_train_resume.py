@@ -5,30 +5,27 @@ in another folder from only the files tools/experiments/resumable.py lists.
 The runs use the defaults (oneDNN kernels, the naive engine that dmrnet selects on CPU-only
 machines), two OpenMP threads and several data-decoding threads. With the threaded engine this
 test failed every time: the resumed run's parameters differed from the uninterrupted run's."""
-import json
 import os
 import shutil
 import signal
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 
+from dmrnet.symbols.deploy import export_file
 from dmrnet.tools.experiments.resumable import resume_files
+from dmrnet.train import rundir
 from dmrnet.train.precision import no_bfloat16_reason
 from runs import last_checkpoint, records
 
 from checkout import REPO  # noqa: E402
 TIMEOUT = 240
 
-
-def command(digits, save_dir, *extra):
-    return [sys.executable, os.path.join(REPO, 'train', 'digits.py'), '--data-dir', digits,
-            '--save-dir', str(save_dir), '--model', 'dmrnet', '--L', 6, '--epochs', 3,
-            '--max-batches', 6, '--max-val-batches', 1, '--batch-size', 16, '--seed', 7,
-            '--lr-steps', 2, '--log-interval', 1, '--num-data-threads', 2,
-            '--no-progress'] + list(extra)
+# On the tiny run's batch: a DMRNet, 3 epochs of 6 batches with an lr step, a log line after
+# every batch (the kill waits for one), several decoding threads.
+RUN = ['--model', 'dmrnet', '--L', 6, '--epochs', 3, '--max-batches', 6, '--seed', 7,
+       '--lr-steps', 2, '--log-interval', 1, '--num-data-threads', 2]
 
 
 def env():
@@ -46,13 +43,13 @@ BF16 = pytest.param(['--amp', 'force'], id='bfloat16', marks=pytest.mark.skipif(
 
 
 @pytest.mark.parametrize('precision', [pytest.param([], id='float32'), BF16])
-def test_sigkill_mid_epoch_then_resume_is_bit_identical(digits, tmp_path, precision):
+def test_sigkill_mid_epoch_then_resume_is_bit_identical(tiny_run, tmp_path, precision):
     ref, cut = tmp_path / 'ref', tmp_path / 'cut'
-    subprocess.run([str(a) for a in command(digits, ref, *precision)], check=True,
+    subprocess.run(tiny_run.command(ref, *RUN, *precision), check=True,
                    timeout=TIMEOUT, env=env(), cwd=REPO, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)
 
-    p = subprocess.Popen([str(a) for a in command(digits, cut, *precision)], env=env(), cwd=REPO,
+    p = subprocess.Popen(tiny_run.command(cut, *RUN, *precision), env=env(), cwd=REPO,
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                          start_new_session=True)
     killed = False
@@ -68,9 +65,8 @@ def test_sigkill_mid_epoch_then_resume_is_bit_identical(digits, tmp_path, precis
             os.killpg(p.pid, signal.SIGKILL)
             p.wait()
     assert killed and p.returncode == -signal.SIGKILL
-    with open(os.path.join(str(cut), 'last.json')) as f:
-        assert json.load(f)['epoch'] == 1
-    assert not os.path.exists(os.path.join(str(cut), 'summary.json'))
+    assert rundir.locate(str(cut))[0]['epoch'] == 1
+    assert not rundir.is_finished(str(cut))
 
     # Resume from only the files tools/experiments/resumable.py lists, in another folder: what
     # a machine that keeps nothing but the repository would have.
@@ -81,8 +77,7 @@ def test_sigkill_mid_epoch_then_resume_is_bit_identical(digits, tmp_path, precis
     for path in listed:
         shutil.copyfile(path, str(moved / os.path.basename(path)))
     cut = moved
-    subprocess.run([str(a) for a in command(digits, cut, '--resume', cut, *precision)],
-                   check=True,
+    subprocess.run(tiny_run.command(cut, *RUN, '--resume', cut, *precision), check=True,
                    timeout=TIMEOUT, env=env(), cwd=REPO, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)
     m1, p1, s1 = last_checkpoint(ref)
@@ -96,12 +91,14 @@ def test_sigkill_mid_epoch_then_resume_is_bit_identical(digits, tmp_path, precis
                         for r in rs]
     assert strip(records(ref)) == strip(records(cut))
     assert [r['epoch'] for r in records(cut)] == [1, 2, 3]
-    # The exported models agree too.
-    exported = sorted(f for f in os.listdir(str(ref)) if f.startswith(('best-', 'last-'))
-                      and not f.endswith('meta.json'))
-    assert exported == sorted(f for f in os.listdir(str(cut)) if f.startswith(('best-', 'last-'))
-                              and not f.endswith('meta.json'))
-    assert 'last-0003.params' in exported and len(exported) == 4
+    # The exported models agree too (their meta files aside).
+    exports = (rundir.BEST_EXPORT, rundir.LAST_EXPORT)
+    prefixes = tuple(which + '-' for which in exports)
+    metas = {export_file(which, 'meta') for which in exports}
+    exported = sorted(f for f in os.listdir(str(ref)) if f.startswith(prefixes) and f not in metas)
+    assert exported == sorted(f for f in os.listdir(str(cut)) if f.startswith(prefixes)
+                              and f not in metas)
+    assert export_file(rundir.LAST_EXPORT, 'params', 3) in exported and len(exported) == 4
     for name in exported:
         assert open(os.path.join(str(ref), name), 'rb').read() == \
             open(os.path.join(str(cut), name), 'rb').read(), name
