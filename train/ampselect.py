@@ -4,8 +4,8 @@ and remembered, as the network form is chosen (dmrnet.tools.bench.formselect).
     python -m dmrnet.train.ampselect --model dmrnet56 --batch-size 64 [--remeasure]
         (--batch-size: per device; prints the choice and both figures as JSON)
 
-Whether bfloat16 pays depends on the CPU: MXNet 1.9.1's oneDNN 2.4 ran DMRNet-56 training 1.47x
-faster in bfloat16 on an AMD Zen 4 and 0.70x as fast on an Intel Sapphire Rapids (issue 29).
+Whether bfloat16 pays depends on the CPU: MXNet 1.9.1's oneDNN 2.4 trains faster in bfloat16 on
+some CPUs with native bfloat16 and slower on others (docs/PERFORMANCE.md has the figures).
 `choose` times the training step (dmrnet.train.step, as the run takes it) in float32 and in
 bfloat16 on a synthetic batch of the run's per-device size, each dtype in a process of its own
 (mx.contrib.amp.init changes the whole process for good), and caches the answer per CPU model,
