@@ -116,7 +116,7 @@ def test_sigterm_stops_like_ctrl_c_and_resumes(tiny_run, tmp_path):
     _wait_for(exported(folder, rundir.BEST_EXPORT, 'meta'), proc)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 143
+    assert proc.returncode == 143, err[-3000:]
     assert err.strip().splitlines()[-1].endswith('error: terminated; resume with --resume %s'
                                                  % folder)
     # The best model was exported when it improved: deployable files before the run ended.

@@ -111,12 +111,21 @@ def select_engine(contexts):
                         'Python starts.', THREADED, NAIVE)
             return THREADED
         os.environ['MXNET_ENGINE_TYPE'] = chosen = NAIVE
-    # Create the engine now, so that the choice is fixed here (MXNet logs a chosen engine at
-    # creation; left for later, a run that fails early would have MXNet create it while
-    # exiting, and log that after the run's own error line).
-    import mxnet as mx
-    mx.nd.zeros((1,)).wait_to_read()
+    start_engine()  # so that the choice is fixed here
     return chosen or THREADED
+
+
+_engine = {'started': False}
+
+
+def start_engine():
+    """Create MXNet's engine now, once. MXNet logs an engine chosen by MXNET_ENGINE_TYPE when it
+    creates it; left for later, a process stopped before its first operator would have MXNet
+    create it while exiting, and log that after the process's own error line."""
+    if not _engine['started'] and not operators_have_run():
+        import mxnet as mx
+        mx.nd.zeros((1,)).wait_to_read()
+    _engine['started'] = True
 
 
 configure_threads()
