@@ -161,7 +161,8 @@ def locate(spec):
             folder = os.path.dirname(spec) or '.'
             for name in (LAST, BEST):
                 p = os.path.join(folder, name)
-                if os.path.exists(p) and _load(p).get('params') == os.path.basename(spec):
+                named = _load(p) if os.path.exists(p) else {}
+                if os.path.basename(spec) in (named.get('params'), named.get('states')):
                     path = p
                     break
     else:
