@@ -86,11 +86,11 @@ def _start(tiny_run, folder, *extra, epochs=50):
     return tiny_run.start(folder, '--epochs', epochs, *LONG, *extra)
 
 
-def _wait_for(path, proc, timeout=120):
+def _wait_for(path, proc, timeout=120, poll=0.2):
     deadline = time.time() + timeout
     while not os.path.exists(path):
         assert proc.poll() is None and time.time() < deadline, proc.communicate()[1][-2000:]
-        time.sleep(0.2)
+        time.sleep(poll)
 
 
 def test_a_second_training_on_a_held_folder_is_refused(tiny_run, tmp_path):
@@ -111,9 +111,11 @@ def test_a_second_training_on_a_held_folder_is_refused(tiny_run, tmp_path):
 
 def test_sigterm_stops_like_ctrl_c_and_resumes(tiny_run, tmp_path):
     folder = tmp_path / 'term'
-    proc = _start(tiny_run, folder, epochs=4)
+    # Epochs of 80 batches (about 1 s each here) rather than LONG's 20: with 4 epochs of 20 the
+    # run could end before a test process slowed by a loaded machine sent its signal (CI, once).
+    proc = tiny_run.start(folder, '--epochs', 4, '--max-batches', 80)
     # Epoch 1 is the best so far: exported when it improved, after its checkpoint.
-    _wait_for(exported(folder, rundir.BEST_EXPORT, 'meta'), proc)
+    _wait_for(exported(folder, rundir.BEST_EXPORT, 'meta'), proc, poll=0.05)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 143, err[-3000:]
