@@ -8,4 +8,5 @@ from .errors import DataError, DatasetMissingError  # noqa: F401,E402
 from .records import count_records, external_pack  # noqa: F401,E402
 from .registry import (dataset_info, dataset_names, default_data_dir,  # noqa: F401,E402
                        normalisation)
-from .iterators import get_train_iter, get_val_iter, record_files  # noqa: F401,E402
+from .iterators import (IMAGENET_AUGMENTATIONS, get_train_iter, get_val_iter,  # noqa: F401,E402
+                        record_files)

@@ -38,14 +38,15 @@ IMAGENET_VAL_RESIZE = 256
 
 
 def record_files(dataset, data_dir, split):
-    """(.rec, .idx) of `split` ('train', 'val' or a record base name) after checking the pack is
-    complete; raises DatasetMissingError / DataError naming the file and the packing command."""
+    """The Pack (.rec, .idx, repair command) of `split` ('train', 'val' or a record base name)
+    after checking it is complete; raises DatasetMissingError / DataError naming the file and
+    the packing command."""
     info = dataset_info(dataset)
     name = info.get(split, split)
-    records.verify_records(data_dir, name, fix=pack_command(dataset, data_dir),
-                           classes=info['classes'])
+    fix = pack_command(dataset, data_dir)
+    records.verify_records(data_dir, name, fix=fix, classes=info['classes'])
     rec, idx, _ = records.paths(data_dir, name)
-    return rec, idx
+    return records.Pack(rec, idx, fix)
 
 
 _Source = collections.namedtuple('_Source', 'info mean std rec idx fix')
@@ -53,15 +54,18 @@ _Source = collections.namedtuple('_Source', 'info mean std rec idx fix')
 
 def _source(dataset, data_dir, split, files, stats):
     """What an iterator reads and how: the dataset's facts, the (mean, std) it normalises with
-    (`stats`, else the dataset's), the .rec/.idx (the dataset's pack, or `files` = (.rec, .idx)
-    by path) and the command that repairs them."""
+    (`stats`, else the dataset's), the .rec/.idx and the command that repairs them. `files`:
+    None (the dataset's pack, checked here), (.rec, .idx) of a pack by path (checked here) or a
+    records.Pack, checked by whoever made it (a run's plan, once, rather than every epoch)."""
     info = dataset_info(dataset)
     mean, std = normalisation(info, stats)
-    if files is not None:
-        rec, idx = records.external_pack(*files, classes=info['classes'])
-        return _Source(info, mean, std, rec, idx, 'repack it (im2rec)')
-    rec, idx = record_files(dataset, data_dir, split)
-    return _Source(info, mean, std, rec, idx, pack_command(dataset, data_dir))
+    if isinstance(files, records.Pack):
+        pack = files
+    elif files is not None:
+        pack = records.external_pack(*files, classes=info['classes'])
+    else:
+        pack = record_files(dataset, data_dir, split)
+    return _Source(info, mean, std, pack.rec, pack.idx, pack.fix)
 
 
 def _derived_seed(*parts):
@@ -170,7 +174,8 @@ def get_train_iter(dataset, data_dir, batch_size, epoch=0, seed=0, num_parts=1, 
 
     Every batch is full: the last one of an epoch is completed with images from the start of
     the part (ImageRecordIter round_batch). `files` = (.rec, .idx) reads a pack made elsewhere
-    instead of the dataset's; `stats` = (mean, std) replaces the dataset's statistics.
+    instead of the dataset's, and a records.Pack one already checked; `stats` = (mean, std)
+    replaces the dataset's statistics.
     """
     src = _source(dataset, data_dir, 'train', files, stats)
     base = _common_args(src, batch_size, num_parts, part_index, num_threads)

@@ -8,6 +8,7 @@ Layout of a packed split `DIR/<name>`:
                               "complete" means (a killed run leaves no manifest, so it never
                               looks complete)
 """
+import collections
 import contextlib
 import hashlib
 import json
@@ -26,6 +27,12 @@ log = logging.getLogger(__name__)
 MANIFEST_VERSION = 1
 RECORD_MAGIC = 0xced7230a   # dmlc RecordIO: every record starts with it, then its length word
 LENGTH_BITS = 29            # the length word's low bits; the top 3 flag a record split in parts
+
+
+class Pack(collections.namedtuple('Pack', 'rec idx fix')):
+    """A pack whose files have been checked (verify_records, external_pack): what an iterator
+    reads as it is, and `fix`, what repairs it should a record prove unreadable mid-training."""
+    __slots__ = ()
 
 
 def paths(out_dir, name):
@@ -139,7 +146,7 @@ def verify_records(out_dir, name, fix=None, deep=False, expected_count=None, cla
 
 
 def external_pack(rec, idx=None, classes=None):
-    """(.rec, .idx) of a pack made elsewhere (MXNet's im2rec, a lab's existing ImageNet pack),
+    """The Pack of .rec and .idx made elsewhere (MXNet's im2rec, a lab's existing ImageNet pack),
     taken by path: no manifest, so what is checked is that both files exist and that every
     record's header is sound (and with `classes`, its label one of them). `idx` defaults to the
     .rec's name with .idx."""
@@ -149,7 +156,7 @@ def external_pack(rec, idx=None, classes=None):
         if not os.path.exists(path):
             raise DatasetMissingError(path, 'missing', fix)
     check_record_headers(rec, idx, 'repack it (im2rec) with labels 0 to classes-1', classes)
-    return rec, idx
+    return Pack(rec, idx, 'repack it (im2rec)')
 
 
 def count_records(idx):

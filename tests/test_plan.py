@@ -71,6 +71,9 @@ def test_per_worker_and_per_device_shards(digits, tmp_path):
     (dict(batch_size=30, cpus=4), 'batch_size=30 (total) is not divisible by 1 workers x 4'),
     (dict(dataset='mnist'), 'unknown dataset mnist'),
     (dict(augmentation='release-2016'), "augmentation='release-2016': only ImageNet"),
+    (dict(dataset='imagenet', augmentation='release-2099'),
+     "augmentation='release-2099': no such ImageNet augmentation; use one of release-2016, "
+     "release-2018"),
     (dict(kv_store='nccl'), "kv_store='nccl' needs GPUs"),
     (dict(kv_store='dist_sync'), "kv_store='dist_sync' needs the parameter-server environment"),
     (dict(model='nosuchnet'), 'nosuchnet'),
@@ -96,6 +99,34 @@ def test_messages_name_flags_on_the_command_line(digits, tmp_path):
 def test_a_missing_pack_names_its_packing_command(tmp_path):
     with pytest.raises(UserError, match=r'digits_train.*data/digits.py'):
         plans.make_plan(config(str(tmp_path / 'empty'), tmp_path / 'run'))
+
+
+def test_the_packs_are_checked_once_here_labels_too(digits, tmp_path, monkeypatch):
+    """The plan hands the iterators checked packs (the dataset's with its packing command as the
+    repair); a pack given by path with a label outside the classes is refused here, before any
+    folder, as the dataset's own would be."""
+    import cv2
+    import numpy as np
+    from dmrnet.data import iterators, records
+    p = plans.make_plan(config(digits, tmp_path / 'run'))
+    assert isinstance(p.train_pack, records.Pack) and 'data/digits.py' in p.train_pack.fix
+    assert p.val_pack.rec == os.path.join(digits, 'digits_test.rec')
+
+    def checked_again(*args, **kwargs):
+        raise AssertionError('a pack the plan checked was checked again')
+    monkeypatch.setattr(records, 'check_record_headers', checked_again)
+    monkeypatch.setattr(records, 'verify_records', checked_again)
+    batch = next(iter(iterators.get_train_iter('digits', digits, 8, files=p.train_pack)))
+    assert batch.data[0].shape == (8, 3, 32, 32)
+    monkeypatch.undo()
+
+    image = cv2.imencode('.png', np.zeros((8, 8, 3), np.uint8))[1].tobytes()
+    records.write_records(str(tmp_path), 'labelled', [(1, image), (99, image)])
+    rec = os.path.join(str(tmp_path), 'labelled.rec')
+    before = tree(tmp_path)
+    with pytest.raises(UserError, match='labelled outside the 10 classes'):
+        plans.make_plan(config(digits, tmp_path / 'run', rec_val=rec))
+    assert tree(tmp_path) == before
 
 
 def fake_checkpoint(folder, model, args, epoch=2):

@@ -49,11 +49,13 @@ def add_data_args(parser, datasets):
                    type=int,
                    help='decoding threads per data iterator (default: the data module\'s '
                         'choice)')
-    g.add_argument('--augmentation', choices=('release-2016', 'release-2018'),
-                   help='ImageNet only: the authors\' first release (its Table 4 networks: '
-                        'square crops of 196-480 px, aspect 0.75-1.25, contrast and '
-                        'illumination jitter; the default) or its later branch (scale '
-                        '0.533-1, HSL jitter)')
+    # the names are checked by the run plan against the data module's IMAGENET_AUGMENTATIONS
+    # (a `choices=` list here would be a second copy, or make --help import MXNet)
+    g.add_argument('--augmentation', metavar='NAME',
+                   help='ImageNet only: release-2016, the authors\' first release (its Table '
+                        '4 networks: square crops of 196-480 px, aspect 0.75-1.25, contrast '
+                        'and illumination jitter; the default), or release-2018, its later '
+                        'branch (scale 0.533-1, HSL jitter)')
     g.add_argument('--rec-train', help='a training pack made elsewhere (MXNet\'s im2rec, an '
                                        'existing ImageNet pack), by path, instead of the '
                                        'dataset\'s; classes and image size stay the dataset\'s')

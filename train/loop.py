@@ -174,14 +174,14 @@ class Run:
                                          seed=c.seed, num_parts=plan.parts, part_index=p,
                                          num_threads=c.num_data_threads,
                                          augment=c.augmentation or True,
-                                         files=plan.train_files, stats=plan.stats)
+                                         files=plan.train_pack, stats=plan.stats)
                 for p in plan.part_ids()]
 
     def val_iter(self):
         c, plan = self.config, self.plan
         return self.data.get_val_iter(c.dataset, plan.data_dir, c.batch_size // plan.num_workers,
                                       num_parts=plan.num_workers, part_index=plan.rank,
-                                      num_threads=c.num_data_threads, files=plan.val_files,
+                                      num_threads=c.num_data_threads, files=plan.val_pack,
                                       stats=plan.stats)
 
     def batches(self, iters):

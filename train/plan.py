@@ -40,8 +40,10 @@ class RunPlan:
     mean: Tuple[float, ...]          # the normalisation the run reads images with (0-255 RGB)
     std: Tuple[float, ...]
     data_dir: str
-    train_files: Optional[Tuple[str, str]]   # (.rec, .idx) of a pack given by path, else None
-    val_files: Optional[Tuple[str, str]]
+    # What the run reads (dmrnet.data.records.Pack: .rec, .idx, repair command), checked here
+    # once: the dataset's own packs, or the packs given by path.
+    train_pack: Tuple[str, str, str]
+    val_pack: Tuple[str, str, str]
     num_train: int
     num_val: int
     model: ModelSpec
@@ -153,16 +155,21 @@ def make_plan(config, data=None):
     if config.augmentation and info['recipe'] != 'imagenet':
         raise UserError('%s: only ImageNet has named augmentations; %s trains with its own'
                         % (setting('augmentation', config.augmentation), config.dataset))
+    if config.augmentation and config.augmentation not in data.IMAGENET_AUGMENTATIONS:
+        raise UserError('%s: no such ImageNet augmentation; use one of %s'
+                        % (setting('augmentation', config.augmentation),
+                           ', '.join(data.IMAGENET_AUGMENTATIONS)))
     # --rgb-mean/--rgb-std replace the registry's normalisation here, once; the iterators and
     # the exports take what the plan says.
     mean, std = data.normalisation(info, None if config.mean is None else
                                    (config.mean, config.std))
     data_dir = config.data_dir or data.default_data_dir(config.dataset)
-    train_files, val_files = _external_packs(config, data)
-    num_train = data.count_records(train_files[1]) if train_files else info['num_train']
-    num_val = data.count_records(val_files[1]) if val_files else info['num_val']
-    if train_files is None or val_files is None:
-        _check_packs(config, data, data_dir, train_files, val_files)
+    given = (('train', config.rec_train, config.rec_train_idx),
+             ('val', config.rec_val, config.rec_val_idx))
+    train_pack, val_pack = (_pack(config, data, info, data_dir, *split) for split in given)
+    # a pack given by path replaces the dataset's, and its .idx says how many images it holds
+    num_train = data.count_records(train_pack.idx) if config.rec_train else info['num_train']
+    num_val = data.count_records(val_pack.idx) if config.rec_val else info['num_val']
     resume_meta = resume_dir = None
     if config.resume:
         try:
@@ -175,7 +182,7 @@ def make_plan(config, data=None):
     extended = _check_resume(config, model, resume_meta) if resume_meta else None
     return RunPlan(config=config, contexts=tuple(contexts), kv_store=config.kv_store,
                    info=types.MappingProxyType(dict(info)), mean=tuple(mean), std=tuple(std),
-                   data_dir=data_dir, train_files=train_files, val_files=val_files,
+                   data_dir=data_dir, train_pack=train_pack, val_pack=val_pack,
                    num_train=num_train, num_val=num_val, model=model, save_dir=save_dir,
                    resume_meta=resume_meta, resume_dir=resume_dir, extended=extended)
 
@@ -266,27 +273,17 @@ def _check_batch(config, devices, workers):
                         % (setting('batch_size', config.batch_size), workers, devices))
 
 
-def _external_packs(config, data):
-    """(.rec, .idx) of the packs given by path (None where the dataset's own is read); a pack
-    given by path replaces the dataset's, and its .idx says how many images it holds."""
+def _pack(config, data, info, data_dir, split, rec, idx):
+    """The checked Pack of `split`: the one given by path (`rec`, `idx`: headers and labels),
+    else the dataset's own (the quick check of its manifest, headers and labels). Checked before
+    the run folder is touched (a resume must not mark a finished run unfinished and then stop
+    on a missing pack), and only here: the iterators of every epoch read what this returns."""
     try:
-        return tuple(data.external_pack(rec, idx) if rec else None
-                     for rec, idx in ((config.rec_train, config.rec_train_idx),
-                                      (config.rec_val, config.rec_val_idx)))
+        if rec:
+            return data.external_pack(rec, idx, classes=info['classes'])
+        return data.record_files(config.dataset, data_dir, split)
     except data.DataError as e:
         raise UserError(str(e)) from None
-
-
-def _check_packs(config, data, data_dir, train_files, val_files):
-    """The dataset's packs the run reads are there and sound (their quick check), before the run
-    folder is touched: a resume must not mark a finished run unfinished and then stop on a
-    missing pack."""
-    for files, split in ((train_files, 'train'), (val_files, 'val')):
-        if files is None:
-            try:
-                data.record_files(config.dataset, data_dir, split)
-            except data.DataError as e:
-                raise UserError(str(e)) from None
 
 
 def _check_folder(save_dir, resume_dir):
