@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from dmrnet.utils import cuda, gpus, runtime
+from dmrnet.utils import cuda, gpus
 from standin_cuda import compile_c, compile_standin
 
 from checkout import REPO  # noqa: E402

@@ -20,7 +20,7 @@ import json
 import logging
 import sys
 
-from dmrnet.symbols import get_model, preset  # noqa: F401  (importing dmrnet sets threads first)
+from dmrnet.symbols import get_model  # (importing dmrnet sets the OpenMP threads first)
 from dmrnet.symbols.deploy import (export_bfloat16, export_meta, export_model, export_onnx,
                                    input_shape_for)
 from dmrnet.train import rundir
