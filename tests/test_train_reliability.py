@@ -197,3 +197,20 @@ def test_evaluate_refuses_a_damaged_test_pack(digits, tmp_path, capsys):
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert e.value.code == 2 and os.path.join(folder, 'digits_test.rec') in line
     assert 'python data/digits.py' in line
+
+
+def test_a_sigterm_whose_exception_a_finalizer_swallowed_still_stops():
+    """Python ignores an exception raised inside __del__ (MXNet's NDArray finalizers run all
+    the time): a SIGTERM landing there once let a CI run finish with status 0. The training
+    loop's per-step check raises it again."""
+    from dmrnet.utils import process
+
+    class Finalized:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGTERM)   # the handler raises here, and it is lost
+
+    with process.sigterm_as_interrupt():
+        Finalized()
+        with pytest.raises(process.Terminated):
+            process.raise_if_terminated()
+    process.raise_if_terminated()                  # outside: nothing pending

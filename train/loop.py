@@ -40,6 +40,7 @@ from dmrnet.train.plan import RunPlan, make_plan
 from dmrnet.train.evaluate import evaluate
 from dmrnet.train.step import make_trainer, train_step
 from dmrnet.utils import amx
+from dmrnet.utils.process import raise_if_terminated
 from dmrnet.utils.runtime import select_engine
 
 log = logging.getLogger('dmrnet.train')
@@ -382,6 +383,7 @@ def train_epoch(run, net, trainer, loss_fn, sync, epoch, last_saved):
     loss_sum = wrong = seen = 0.0
     tic = time.time()
     for i, parts in enumerate(run.batches(iters)):
+        raise_if_terminated()
         if i >= steps:
             break
         losses, outs = train_step(net, trainer, loss_fn, parts, c.batch_size,

@@ -42,8 +42,20 @@ class Terminated(KeyboardInterrupt):
     status = 128 + signal.SIGTERM
 
 
+_received = []
+
+
 def _raise_terminated(signum, frame):
+    _received.append(signum)
     raise Terminated()
+
+
+def raise_if_terminated():
+    """Raise Terminated again for a SIGTERM whose exception was lost: Python prints and ignores
+    an exception raised inside a __del__ (MXNet's NDArray finalizers run all the time), so the
+    handler's own raise can vanish. Loops call this once per step."""
+    if _received:
+        raise Terminated()
 
 
 @contextlib.contextmanager
@@ -53,8 +65,10 @@ def sigterm_as_interrupt():
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    _received.clear()
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        _received.clear()
