@@ -39,6 +39,7 @@ def test_the_report_covers_the_published_results(tmp_path, capsys):
     assert report.main(['fashion', '--runs-dir', str(tmp_path / 'empty')]) == 0
     out = capsys.readouterr().out
     assert '| Fashion-MNIST | 12 | 7.61 \u00b1 0.13 (5) |' in out
+    assert '| Fashion-MNIST | 24 | 7.97 \u00b1 0.31 (5) |' in out
     # and with RUNS where the published runs live, each run counts once
     runs = os.path.join(REPOSITORY, 'results', 'fashion', 'runs')
     assert report.main(['fashion', '--runs-dir', runs, '--out', str(tmp_path / 'r')]) == 0
