@@ -123,6 +123,18 @@ def test_table_has_a_row_and_welch_tests_per_depth(published):
                for line in (out / 'results.jsonl').read_text().splitlines())
 
 
+def test_report_tests_each_family_between_depths(published):
+    """The deeper row against the shallower, per family: ERRORS drops every family by 0.3-0.6
+    points from L = 12 to 24, so the sign says which depth is subtracted from which."""
+    _, _, out = published
+    text = (out / 'report.md').read_text()
+    for family in ('resnet', 'dilnet', 'dmrnet'):
+        diff, t, p = stats.welch(ERRORS[24][family], ERRORS[12][family])
+        assert diff < 0
+        assert '| %s | 12 -> 24 | test error | %+.4g | %.2f | %.3g |' % (
+            tables.LABELS[family], diff, t, p) in text, text
+
+
 def test_report_says_the_deeper_runs_reuse_the_recipe(published):
     _, _, out = published
     text = (out / 'report.md').read_text()

@@ -148,7 +148,19 @@ class ComparisonTable(Table):
                               '\u00b1 std (runs); the paper has no %s numbers' % dataset,
                          with_paper=False)
         self.tests = []   # (L, family a, family b, mean a - mean b, t, p)
-        for L in sorted({record['L'] for record in records if record.get('L') is not None}):
+        self.depth_tests = []   # (family, smaller L, larger L, what, larger - smaller, t, p)
+        Ls = sorted({record['L'] for record in records if record.get('L') is not None})
+        for family in paper.FAMILIES:
+            for low, high in zip(Ls, Ls[1:]):
+                for what, field in (('test error', 'test_error'),
+                                    ('train loss', 'final_train_loss')):
+                    values = [[record.get(field) for record in matching(records, family=family,
+                                                                        L=L)]
+                              for L in (high, low)]
+                    test = welch(*values)
+                    if test is not None:
+                        self.depth_tests.append((family, low, high, what) + test)
+        for L in Ls:
             measured = {family: errors(records, family=family, L=L) for family in paper.FAMILIES}
             for family in paper.FAMILIES:
                 self.add((dataset, L), (family, 'test error'), measured[family], dataset=dataset)
@@ -177,6 +189,14 @@ class ComparisonTable(Table):
         for L, a, b, diff, t, p in self.tests:
             lines.append('| %d | %s - %s | %+.3f | %.2f | %.3g |'
                          % (L, LABELS[a], LABELS[b], diff, t, p))
+        if self.depth_tests:
+            lines += ['', 'Between depths, each family on its own: two-sided Welch t-test of the '
+                      'larger L against the smaller:', '',
+                      '| family | L | measure | larger L - smaller L | t | p |',
+                      '|---|---|---|---|---|---|']
+            for family, low, high, what, diff, t, p in self.depth_tests:
+                lines.append('| %s | %d -> %d | %s | %+.4g | %.2f | %.3g |'
+                             % (LABELS[family], low, high, what, diff, t, p))
         return text + '\n'.join(lines) + '\n'
 
 
