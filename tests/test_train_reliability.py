@@ -214,3 +214,18 @@ def test_a_sigterm_whose_exception_a_finalizer_swallowed_still_stops():
         with pytest.raises(process.Terminated):
             process.raise_if_terminated()
     process.raise_if_terminated()                  # outside: nothing pending
+
+
+def test_a_lost_sigterm_no_loop_looked_for_ends_the_command_as_terminated():
+    """Packers and the runner have no per-step check: the context raises it on the way out."""
+    from dmrnet.utils import process
+
+    class Finalized:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    with pytest.raises(process.Terminated):
+        with process.sigterm_as_interrupt():
+            Finalized()
+    with process.sigterm_as_interrupt():
+        pass                                       # nothing pending from before

@@ -53,15 +53,18 @@ def _raise_terminated(signum, frame):
 def raise_if_terminated():
     """Raise Terminated again for a SIGTERM whose exception was lost: Python prints and ignores
     an exception raised inside a __del__ (MXNet's NDArray finalizers run all the time), so the
-    handler's own raise can vanish. Loops call this once per step."""
+    handler's own raise can vanish. Loops call this once per step to stop promptly; a lost
+    signal no loop looked for is raised when sigterm_as_interrupt ends."""
     if _received:
+        _received.clear()
         raise Terminated()
 
 
 @contextlib.contextmanager
 def sigterm_as_interrupt():
     """Within it, SIGTERM raises Terminated in the main thread (Python delivers signals only
-    there; elsewhere this does nothing)."""
+    there; elsewhere this does nothing). A body that ends normally although a SIGTERM came (its
+    exception lost in a finalizer) raises Terminated on the way out."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -71,4 +74,7 @@ def sigterm_as_interrupt():
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        lost = bool(_received)
         _received.clear()
+    if lost:
+        raise Terminated()
